@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Installs shardnet's build and test dependencies from Debian packages (Debian 12).
+# Idempotent: packages already present are left alone. Needs root (or sudo).
+#   --test   also the packages the test suite needs (python3-torch etc. are NOT needed:
+#            PyTorch/NLTK/PIL reference values are committed as fixtures)
+#   --dev    also the packages that regenerate fixtures and run the reference benchmarks
+set -euo pipefail
+
+pkgs=(build-essential cmake pkg-config git ca-certificates
+      openmpi-bin libopenmpi-dev libhdf5-openmpi-dev hdf5-tools
+      libopenblas-openmp-dev libopenblas0-openmp
+      libcmocka-dev zlib1g-dev libssl-dev
+      libjpeg62-turbo-dev libpng-dev libcjson-dev
+      npm gnuplot-nox)
+for a in "$@"; do
+  case "$a" in
+    --test) ;;
+    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy) ;;
+    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    *) echo "install-deps.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
+  esac
+done
+
+missing=()
+for p in "${pkgs[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  echo "install-deps: all ${#pkgs[@]} packages present"
+  exit 0
+fi
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO=sudo
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -q
+$SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"

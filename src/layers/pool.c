@@ -1,0 +1,108 @@
+/* pool.c: MaxPool2d (floor mode, no padding) and Flatten. */
+#include <stdlib.h>
+#include <string.h>
+#include "shardnet/layers.h"
+
+typedef struct {
+    sn_layer_t base;
+    int C, H, W, K, S, OH, OW;
+    int32_t *argmax;   /* (max_batch, C, OH, OW): flat index into the sample's (C,H,W) */
+} maxpool_t;
+
+/* x (B,C,H,W) -> y (B,C,OH,OW) */
+static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
+{
+    (void)ctx;
+    maxpool_t *m = (maxpool_t *)l;
+    #pragma omp parallel for collapse(2) schedule(static)
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < m->C; c++) {
+            const float *xc = x + (size_t)b * l->in_size + (size_t)c * m->H * m->W;
+            size_t o = (size_t)b * l->out_size + (size_t)c * m->OH * m->OW;
+            for (int oh = 0; oh < m->OH; oh++)
+                for (int ow = 0; ow < m->OW; ow++, o++) {
+                    int best = (oh * m->S) * m->W + ow * m->S;
+                    float v = xc[best];
+                    for (int ki = 0; ki < m->K; ki++)
+                        for (int kj = 0; kj < m->K; kj++) {
+                            int idx = (oh * m->S + ki) * m->W + ow * m->S + kj;
+                            /* first maximum wins; NaN propagates, as in PyTorch */
+                            if (xc[idx] > v || xc[idx] != xc[idx]) { v = xc[idx]; best = idx; }
+                        }
+                    l->output[o] = v;
+                    m->argmax[o] = c * m->H * m->W + best;
+                }
+        }
+    return SN_OK;
+}
+
+static int maxpool_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
+{
+    (void)ctx; (void)x;
+    maxpool_t *m = (maxpool_t *)l;
+    if (!l->need_grad_input) return SN_OK;
+    #pragma omp parallel for schedule(static)
+    for (int b = 0; b < B; b++) {
+        float *dx = l->grad_input + (size_t)b * l->in_size;
+        memset(dx, 0, l->in_size * sizeof(float));
+        const float *g = dy + (size_t)b * l->out_size;
+        const int32_t *am = m->argmax + (size_t)b * l->out_size;
+        for (size_t o = 0; o < l->out_size; o++) dx[am[o]] += g[o];
+    }
+    return SN_OK;
+}
+
+static void maxpool_destroy(sn_layer_t *l) { sn_free(((maxpool_t *)l)->argmax); }
+
+static const sn_layer_ops_t maxpool_ops = {"MaxPool2d", maxpool_forward, maxpool_backward, NULL, maxpool_destroy};
+
+sn_layer_t *sn_maxpool2d_new(const char *name, int C, int H, int W, int K, int stride, int max_batch)
+{
+    maxpool_t *m = calloc(1, sizeof *m);
+    if (!m) { SN_FAIL(SN_ENOMEM, "MaxPool2d: out of memory"); return NULL; }
+    m->base.ops = &maxpool_ops;
+    if (K < 1 || stride < 1 || H < K || W < K) {
+        SN_FAIL(SN_EINVAL, "MaxPool2d '%s': kernel %d stride %d does not fit %dx%d", name, K, stride, H, W);
+        goto fail;
+    }
+    m->C = C; m->H = H; m->W = W; m->K = K; m->S = stride;
+    m->OH = (H - K) / stride + 1;
+    m->OW = (W - K) / stride + 1;
+    if (sn_layer_setup(&m->base, &maxpool_ops, name, max_batch, 3, (int[]){C, H, W},
+                       3, (int[]){C, m->OH, m->OW}, 1, 1)) goto fail;
+    if (!(m->argmax = sn_alloc((size_t)max_batch * m->base.out_size * sizeof(int32_t), "MaxPool2d argmax"))) goto fail;
+    return &m->base;
+fail:
+    sn_layer_free(&m->base);
+    return NULL;
+}
+
+/* Flatten: the output is the input seen as (B, C*H*W); the gradient passes through. */
+static int flatten_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
+{
+    (void)ctx; (void)B;
+    l->output = (float *)x;
+    return SN_OK;
+}
+
+static int flatten_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
+{
+    (void)ctx; (void)x; (void)B;
+    l->grad_input = (float *)dy;
+    return SN_OK;
+}
+
+static const sn_layer_ops_t flatten_ops = {"Flatten", flatten_forward, flatten_backward, NULL, NULL};
+
+sn_layer_t *sn_flatten_new(const char *name, int ndim, const int *shape, int max_batch)
+{
+    sn_layer_t *l = calloc(1, sizeof *l);
+    if (!l) { SN_FAIL(SN_ENOMEM, "Flatten: out of memory"); return NULL; }
+    int n = 1;
+    for (int d = 0; d < ndim; d++) n *= shape[d];
+    if (sn_layer_setup(l, &flatten_ops, name, max_batch, ndim, shape, 1, &n, 0, 0)) {
+        sn_layer_free(l);
+        return NULL;
+    }
+    return l;
+}

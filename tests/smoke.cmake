@@ -1,0 +1,1 @@
+sn_test(test_smoke SOURCES test_smoke.c)
