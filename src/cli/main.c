@@ -1,13 +1,253 @@
-/* main.c: the `shardnet` command line (placeholder until the trainer lands). */
+/*
+ * main.c: the `shardnet` command: train, eval. Parses flags, starts MPI, and turns a
+ * library error into one message and a non-zero exit on every rank (MPI_Abort when
+ * several ranks run, so none is left waiting).
+ */
+#include <errno.h>
+#include <getopt.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include "shardnet/checkpoint.h"
+#include "shardnet/dist.h"
+#include "shardnet/error.h"
+#include "shardnet/train.h"
+
+#define EXIT_BELOW_ACCURACY 3
+
+static void usage_main(FILE *f)
+{
+    fprintf(f,
+        "usage: shardnet <command> [options]      (under mpirun for several ranks)\n"
+        "\n"
+        "commands:\n"
+        "  train     train the MNIST ConvNet, data-parallel over MPI ranks\n"
+        "  eval      evaluate saved parameters on the test set\n"
+        "  --version print the version\n"
+        "\n"
+        "`shardnet <command> --help` lists a command's options.\n");
+}
+
+static void usage_train(FILE *f)
+{
+    fprintf(f,
+        "usage: [mpirun -np P] shardnet train --data mnist.h5 [options]\n"
+        "\n"
+        "Trains the MNIST ConvNet (conv 1-16-32, maxpool, dropout 0.1, fc 4608-64, dropout 0.25,\n"
+        "fc 64-10, log-softmax) with NLL loss and Adadelta. Each rank reads its shard of /train;\n"
+        "gradients are summed across ranks before every step, so all ranks hold the same weights.\n"
+        "\n"
+        "data and model:\n"
+        "  --data FILE          HDF5 file from sn-mnist-prep (/train, /test)          [required]\n"
+        "  --init FILE          start from the parameters in FILE (a --save/checkpoint file, or\n"
+        "                       any HDF5 file with /params/<name> float datasets, e.g.\n"
+        "                       /params/conv1.weight [16,1,3,3], as in PyTorch's state_dict)\n"
+        "  --train-limit N      use only the first N training rows                    [all]\n"
+        "  --test-limit N       evaluate on the first N test rows                     [all]\n"
+        "optimisation:\n"
+        "  --epochs N           epochs                                                [2]\n"
+        "  --batch N            global batch, split over the ranks                    [32]\n"
+        "  --lr X               Adadelta learning rate                                [0.5]\n"
+        "  --rho X              Adadelta rho                                          [0.9]\n"
+        "  --eps X              Adadelta eps                                          [1e-6]\n"
+        "  --weight-decay X     L2 weight decay                                       [0]\n"
+        "  --seed N             seed of initialisation, shuffles and dropout masks    [0]\n"
+        "  --max-steps N        stop after N optimizer steps                          [none]\n"
+        "  --no-shuffle         samples in file order\n"
+        "  --global-shuffle     every rank takes its slice of one global permutation (each\n"
+        "                       rank loads the whole training set); results then do not\n"
+        "                       depend on the number of ranks, up to summation order\n"
+        "  --no-dropout         dropout layers become the identity\n"
+        "parallelism:\n"
+        "  --threads N          OpenMP threads per rank [OMP_NUM_THREADS, else the rank's\n"
+        "                       CPUs shared among the ranks of the node]\n"
+        "output:\n"
+        "  --save FILE          write the final parameters and optimizer state (HDF5)\n"
+        "  --metrics FILE       one JSON line per epoch (loss, accuracy, time, samples/s)\n"
+        "  --loss-log FILE      'step loss' per optimizer step (global batch mean)\n"
+        "  --check-every N      compare parameter hashes across ranks every N steps  [200]\n"
+        "  --progress MODE      auto (a bar on a terminal, lines otherwise), lines, none [auto]\n"
+        "  --min-accuracy X     exit with status 3 if the final test accuracy is below X\n"
+        "\n"
+        "exit status: 0 success, 1 error, 2 bad usage, 3 accuracy below --min-accuracy\n");
+}
+
+static void usage_eval(FILE *f)
+{
+    fprintf(f,
+        "usage: [mpirun -np P] shardnet eval --data mnist.h5 --checkpoint FILE [--test-limit N]\n"
+        "                                    [--threads N] [--split test]\n"
+        "\n"
+        "Evaluates the MNIST ConvNet with the parameters in FILE on /SPLIT of the data file;\n"
+        "prints the average loss and the accuracy.\n");
+}
+
+static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
+{
+    char *end;
+    errno = 0;
+    long v = strtol(s, &end, 10);
+    if (errno || *end || end == s || v < lo || v > hi) {
+        fprintf(stderr, "shardnet: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
+{
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
+        fprintf(stderr, "shardnet: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
+        return -1;
+    }
+    *out = v;
+    return 0;
+}
+
+enum {
+    O_DATA = 256, O_INIT, O_TRAIN_LIMIT, O_TEST_LIMIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_WD, O_SEED,
+    O_MAX_STEPS, O_NO_SHUFFLE, O_GLOBAL_SHUFFLE, O_NO_DROPOUT, O_THREADS, O_SAVE, O_METRICS, O_LOSS_LOG,
+    O_CHECK_EVERY, O_PROGRESS, O_MIN_ACC, O_CHECKPOINT, O_SPLIT, O_HELP
+};
+
+static const struct option train_opts[] = {
+    {"data", required_argument, 0, O_DATA}, {"init", required_argument, 0, O_INIT},
+    {"train-limit", required_argument, 0, O_TRAIN_LIMIT}, {"test-limit", required_argument, 0, O_TEST_LIMIT},
+    {"epochs", required_argument, 0, O_EPOCHS}, {"batch", required_argument, 0, O_BATCH},
+    {"lr", required_argument, 0, O_LR}, {"rho", required_argument, 0, O_RHO}, {"eps", required_argument, 0, O_EPS},
+    {"weight-decay", required_argument, 0, O_WD}, {"seed", required_argument, 0, O_SEED},
+    {"max-steps", required_argument, 0, O_MAX_STEPS}, {"no-shuffle", no_argument, 0, O_NO_SHUFFLE},
+    {"global-shuffle", no_argument, 0, O_GLOBAL_SHUFFLE}, {"no-dropout", no_argument, 0, O_NO_DROPOUT},
+    {"threads", required_argument, 0, O_THREADS}, {"save", required_argument, 0, O_SAVE},
+    {"metrics", required_argument, 0, O_METRICS}, {"loss-log", required_argument, 0, O_LOSS_LOG},
+    {"check-every", required_argument, 0, O_CHECK_EVERY}, {"progress", required_argument, 0, O_PROGRESS},
+    {"min-accuracy", required_argument, 0, O_MIN_ACC}, {"checkpoint", required_argument, 0, O_CHECKPOINT},
+    {"split", required_argument, 0, O_SPLIT}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+
+/* Parses the options shared by train and eval. Returns 0, 1 for --help, -1 on bad usage. */
+static int parse(int argc, char **argv, sn_train_config_t *c, const char **checkpoint, const char **split)
+{
+    long v;
+    double d;
+    int o;
+    optind = 1;
+    while ((o = getopt_long(argc, argv, "h", train_opts, NULL)) != -1) {
+        switch (o) {
+        case O_DATA: c->data = optarg; break;
+        case O_INIT: c->init = optarg; break;
+        case O_TRAIN_LIMIT: if (parse_long("--train-limit", optarg, 1, 1L << 40, &v)) return -1; c->train_limit = v; break;
+        case O_TEST_LIMIT: if (parse_long("--test-limit", optarg, 1, 1L << 40, &v)) return -1; c->test_limit = v; break;
+        case O_EPOCHS: if (parse_long("--epochs", optarg, 1, 100000, &v)) return -1; c->epochs = (int)v; break;
+        case O_BATCH: if (parse_long("--batch", optarg, 1, 1 << 20, &v)) return -1; c->batch = (int)v; break;
+        case O_LR: if (parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; break;
+        case O_RHO: if (parse_double("--rho", optarg, 0, 1, &d)) return -1; c->rho = (float)d; break;
+        case O_EPS: if (parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; break;
+        case O_WD: if (parse_double("--weight-decay", optarg, 0, 1e6, &d)) return -1; c->weight_decay = (float)d; break;
+        case O_SEED: if (parse_long("--seed", optarg, 0, 1L << 62, &v)) return -1; c->seed = (uint64_t)v; break;
+        case O_MAX_STEPS: if (parse_long("--max-steps", optarg, 1, 1L << 50, &v)) return -1; c->max_steps = v; break;
+        case O_NO_SHUFFLE: c->shuffle = 0; break;
+        case O_GLOBAL_SHUFFLE: c->global_shuffle = 1; break;
+        case O_NO_DROPOUT: c->dropout = 0; break;
+        case O_THREADS: if (parse_long("--threads", optarg, 1, 1024, &v)) return -1; c->threads = (int)v; break;
+        case O_SAVE: c->save = optarg; break;
+        case O_METRICS: c->metrics = optarg; break;
+        case O_LOSS_LOG: c->loss_log = optarg; break;
+        case O_CHECK_EVERY: if (parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
+        case O_PROGRESS:
+            if (strcmp(optarg, "auto") == 0) c->progress = SN_PROGRESS_AUTO;
+            else if (strcmp(optarg, "lines") == 0) c->progress = SN_PROGRESS_LINES;
+            else if (strcmp(optarg, "none") == 0) c->progress = SN_PROGRESS_NONE;
+            else { fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", optarg); return -1; }
+            break;
+        case O_MIN_ACC: if (parse_double("--min-accuracy", optarg, 0, 1, &d)) return -1; c->min_accuracy = d; break;
+        case O_CHECKPOINT: *checkpoint = optarg; break;
+        case O_SPLIT: *split = optarg; break;
+        case 'h': case O_HELP: return 1;
+        default: return -1;
+        }
+    }
+    if (optind != argc) {
+        fprintf(stderr, "shardnet: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (!c->data) {
+        fprintf(stderr, "shardnet: --data FILE is required\n");
+        return -1;
+    }
+    return 0;
+}
+
+static int cmd_eval(const sn_train_config_t *c, const char *checkpoint, const char *split)
+{
+    if (!checkpoint) return SN_FAIL(SN_EINVAL, "eval needs --checkpoint FILE");
+    sn_train_set_threads(c->threads);
+    sn_model_t m;
+    int rc = sn_mnist_convnet_new(&m, 256, 0.0f, 0.0f);
+    if (!rc && sn_dist_rank() == 0) rc = sn_checkpoint_load(checkpoint, &m.params, NULL, NULL);
+    rc = sn_dist_agree(rc);
+    if (!rc) rc = sn_dist_bcast_f32(m.params.values, m.params.total, 0);
+    double loss;
+    int64_t correct, total;
+    if (!rc) rc = sn_evaluate(&m, c->data, split, c->test_limit, &loss, &correct, &total);
+    if (!rc && sn_dist_rank() == 0)
+        printf("Test set: Average loss: %.4f, Accuracy: %lld/%lld (%.2f%%)\n", loss, (long long)correct,
+               (long long)total, 100.0 * correct / total);
+    sn_model_free(&m);
+    return rc;
+}
 
 int main(int argc, char **argv)
 {
-    if (argc > 1 && (strcmp(argv[1], "--version") == 0)) {
+    if (argc < 2 || strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        usage_main(argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
         printf("shardnet %s\n", SHARDNET_VERSION);
         return 0;
     }
-    fprintf(stderr, "usage: shardnet --version\n");
-    return 2;
+    const char *cmd = argv[1];
+    int is_train = strcmp(cmd, "train") == 0, is_eval = strcmp(cmd, "eval") == 0;
+    if (!is_train && !is_eval) {
+        fprintf(stderr, "shardnet: unknown command '%s'\n", cmd);
+        usage_main(stderr);
+        return 2;
+    }
+    sn_train_config_t c;
+    sn_train_defaults(&c);
+    const char *checkpoint = NULL, *split = "test";
+    int p = parse(argc - 1, argv + 1, &c, &checkpoint, &split);
+    if (p != 0) {
+        (is_train ? usage_train : usage_eval)(p > 0 ? stdout : stderr);
+        return p > 0 ? 0 : 2;
+    }
+    const char *env = getenv("OMP_NUM_THREADS");
+    if (c.threads == 0 && env && atoi(env) > 0) c.threads = atoi(env);
+
+    int rc = sn_dist_init(&argc, &argv);
+    if (rc) sn_dist_fail(rc, sn_error_message());
+    if (is_train) {
+        sn_train_result_t r;
+        rc = sn_train_mnist(&c, &r);
+        if (!rc && sn_dist_rank() == 0)
+            printf("shardnet: done: %lld steps in %.1f s (%.0f samples/s), test accuracy %.2f%%\n"
+                   "shardnet: time per phase (rank 0): data %.1f s, forward %.1f s, backward %.1f s, "
+                   "allreduce %.1f s, optimizer %.1f s\n",
+                   (long long)r.steps, r.seconds, r.samples_per_s, 100.0 * r.test_accuracy, r.t_data,
+                   r.t_forward, r.t_backward, r.t_allreduce, r.t_optim);
+        if (rc == SN_ENUMERIC && c.min_accuracy > 0 && r.test_total > 0 && r.test_accuracy < c.min_accuracy) {
+            if (sn_dist_rank() == 0) fprintf(stderr, "shardnet: %s\n", sn_error_message());
+            sn_dist_finalize();
+            return EXIT_BELOW_ACCURACY;
+        }
+    } else {
+        rc = cmd_eval(&c, checkpoint, split);
+    }
+    if (rc) sn_dist_fail(rc, sn_error_message());
+    sn_dist_finalize();
+    return 0;
 }

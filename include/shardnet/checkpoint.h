@@ -1,0 +1,34 @@
+/*
+ * checkpoint.h: parameters (and optimizer state) in HDF5.
+ *
+ * Layout: /params/<name> float32 datasets with each tensor's shape (names as registered,
+ * e.g. /params/conv1.weight [16,1,3,3]); optional /optim/square_avg and /optim/acc_delta
+ * float32 [trainable floats] (Adadelta's two arenas); attributes on / : magic "shardnet",
+ * format_version, shardnet_version, model, world_size, threads, seed, epoch, step.
+ * A file written by h5py with the /params/<name> datasets of PyTorch's state_dict (same
+ * names and shapes) is a valid --init file. Files are written to a temporary name and
+ * renamed, so an interrupted write never replaces a good file.
+ */
+#ifndef SHARDNET_CHECKPOINT_H
+#define SHARDNET_CHECKPOINT_H
+#include <stdint.h>
+#include "shardnet/optim.h"
+#include "shardnet/params.h"
+
+#define SN_CHECKPOINT_MAGIC   "shardnet"
+#define SN_CHECKPOINT_VERSION 1
+
+typedef struct sn_checkpoint_info {
+    char     model[32];
+    int      world_size, threads;
+    uint64_t seed;
+    int64_t  epoch, step;
+} sn_checkpoint_info_t;
+
+/* opt may be NULL (parameters only). */
+int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta_t *opt,
+                       const sn_checkpoint_info_t *info);
+/* Loads every tensor of p from /params (shapes must match exactly); opt may be NULL. */
+int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info);
+
+#endif

@@ -1,0 +1,190 @@
+/*
+ * checkpoint.c: saving and loading parameter arenas in HDF5 (layout in checkpoint.h).
+ * Loading validates everything it reads and never modifies the arenas unless the whole
+ * file is good.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <hdf5.h>
+#include "shardnet/checkpoint.h"
+#include "shardnet/error.h"
+
+static int attr_write(hid_t obj, const char *name, hid_t type, const void *value)
+{
+    hid_t s = H5Screate(H5S_SCALAR);
+    hid_t a = H5Acreate2(obj, name, type, s, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Awrite(a, type, value);
+    if (a >= 0) H5Aclose(a);
+    H5Sclose(s);
+    return rc < 0 ? SN_FAIL(SN_EIO, "cannot write attribute %s", name) : SN_OK;
+}
+
+static int attr_write_str(hid_t obj, const char *name, const char *value)
+{
+    hid_t t = H5Tcopy(H5T_C_S1);
+    H5Tset_size(t, strlen(value) + 1);
+    int rc = attr_write(obj, name, t, value);
+    H5Tclose(t);
+    return rc;
+}
+
+static int write_f32(hid_t loc, const char *path, const char *name, int ndim, const hsize_t *dims, const float *data)
+{
+    hid_t s = H5Screate_simple(ndim, dims, NULL);
+    hid_t d = H5Dcreate2(loc, name, H5T_IEEE_F32LE, s, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    herr_t rc = d < 0 ? -1 : H5Dwrite(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, data);
+    if (d >= 0) H5Dclose(d);
+    H5Sclose(s);
+    return rc < 0 ? SN_FAIL(SN_EIO, "%s: cannot write %s (disk full?)", path, name) : SN_OK;
+}
+
+int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta_t *opt,
+                       const sn_checkpoint_info_t *info)
+{
+    char tmp[4200];
+    snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid());
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    hid_t f = H5Fcreate(tmp, H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT);
+    if (f < 0) return SN_FAIL(SN_EIO, "%s: cannot create (folder missing or not writable?)", tmp);
+    int rc = SN_OK;
+    hid_t g = H5Gcreate2(f, "params", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+    if (g < 0) rc = SN_FAIL(SN_EIO, "%s: cannot create /params", tmp);
+    for (int i = 0; !rc && i < p->n; i++) {
+        const sn_param_spec_t *s = &p->specs[i];
+        hsize_t dims[SN_PARAM_MAX_DIMS];
+        for (int d = 0; d < s->ndim; d++) dims[d] = (hsize_t)s->shape[d];
+        rc = write_f32(g, tmp, s->name, s->ndim, dims, p->values + s->offset);
+    }
+    if (g >= 0) H5Gclose(g);
+    if (!rc && opt) {
+        g = H5Gcreate2(f, "optim", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+        hsize_t n = (hsize_t)opt->n;
+        if (g < 0) rc = SN_FAIL(SN_EIO, "%s: cannot create /optim", tmp);
+        if (!rc) rc = write_f32(g, tmp, "square_avg", 1, &n, opt->square_avg);
+        if (!rc) rc = write_f32(g, tmp, "acc_delta", 1, &n, opt->acc_delta);
+        if (!rc) rc = attr_write(g, "steps", H5T_NATIVE_LONG, &opt->steps);
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc) {
+        int version = SN_CHECKPOINT_VERSION;
+        rc = attr_write_str(f, "magic", SN_CHECKPOINT_MAGIC);
+        if (!rc) rc = attr_write(f, "format_version", H5T_NATIVE_INT, &version);
+        if (!rc) rc = attr_write_str(f, "shardnet_version", SHARDNET_VERSION);
+        if (!rc && info) {
+            rc = attr_write_str(f, "model", info->model);
+            if (!rc) rc = attr_write(f, "world_size", H5T_NATIVE_INT, &info->world_size);
+            if (!rc) rc = attr_write(f, "threads", H5T_NATIVE_INT, &info->threads);
+            if (!rc) rc = attr_write(f, "seed", H5T_NATIVE_UINT64, &info->seed);
+            if (!rc) rc = attr_write(f, "epoch", H5T_NATIVE_INT64, &info->epoch);
+            if (!rc) rc = attr_write(f, "step", H5T_NATIVE_INT64, &info->step);
+        }
+    }
+    if (H5Fclose(f) < 0 && !rc) rc = SN_FAIL(SN_EIO, "%s: cannot close (disk full?)", tmp);
+    if (!rc && rename(tmp, path) != 0)
+        rc = SN_FAIL(SN_EIO, "cannot rename %s to %s: %s", tmp, path, strerror(errno));
+    if (rc) unlink(tmp);
+    return rc;
+}
+
+/* Reads dataset `name` (float, exactly `count` elements of shape dims) into out. */
+static int read_f32(hid_t loc, const char *path, const char *name, int ndim, const int *shape, size_t count, float *out)
+{
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return SN_FAIL(SN_EFORMAT, "%s: no dataset %s", path, name);
+    hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
+    if (d < 0) return SN_FAIL(SN_EFORMAT, "%s: %s is not a dataset", path, name);
+    hid_t t = H5Dget_type(d), s = H5Dget_space(d);
+    int rc = SN_OK;
+    if (H5Tget_class(t) != H5T_FLOAT) rc = SN_FAIL(SN_EFORMAT, "%s: %s is not a floating-point dataset", path, name);
+    int nd = H5Sget_simple_extent_ndims(s);
+    hsize_t dims[8] = {0};
+    if (!rc && (nd < 0 || nd > 8)) rc = SN_FAIL(SN_EFORMAT, "%s: %s has a bad shape", path, name);
+    if (!rc) H5Sget_simple_extent_dims(s, dims, NULL);
+    if (!rc && shape) {
+        int same = nd == ndim;
+        for (int i = 0; same && i < nd; i++) same = dims[i] == (hsize_t)shape[i];
+        if (!same) {
+            char want[96] = "", got[96] = "";
+            for (int i = 0; i < ndim; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i ? "," : "", shape[i]);
+            for (int i = 0; i < nd; i++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
+            rc = SN_FAIL(SN_EFORMAT, "%s: %s has shape [%s], the model needs [%s]", path, name, got, want);
+        }
+    } else if (!rc) {
+        hsize_t n = 1;
+        for (int i = 0; i < nd; i++) n *= dims[i];
+        if (n != count) rc = SN_FAIL(SN_EFORMAT, "%s: %s has %llu values, expected %zu", path, name, (unsigned long long)n, count);
+    }
+    if (!rc && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
+        rc = SN_FAIL(SN_EFORMAT, "%s: cannot read %s (truncated or corrupt file)", path, name);
+    H5Tclose(t);
+    H5Sclose(s);
+    H5Dclose(d);
+    return rc;
+}
+
+static int attr_read(hid_t obj, const char *name, hid_t type, void *value)
+{
+    if (H5Aexists(obj, name) <= 0) return SN_EFORMAT;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
+    herr_t rc = a < 0 ? -1 : H5Aread(a, type, value);
+    if (a >= 0) H5Aclose(a);
+    return rc < 0 ? SN_EFORMAT : SN_OK;
+}
+
+int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    if (access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (H5Fis_hdf5(path) <= 0) return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (truncated or corrupt?)", path);
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
+    int rc = SN_OK;
+    /* read into scratch copies: the live arenas change only if the whole file is good */
+    float *vals = sn_alloc(p->total * sizeof(float), "checkpoint scratch");
+    float *sq = NULL, *acc = NULL;
+    if (!vals) rc = SN_ENOMEM;
+    hid_t g = rc ? -1 : H5Gopen2(f, "params", H5P_DEFAULT);
+    if (!rc && g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
+    for (int i = 0; !rc && i < p->n; i++) {
+        const sn_param_spec_t *s = &p->specs[i];
+        rc = read_f32(g, path, s->name, s->ndim, s->shape, s->count, vals + s->offset);
+    }
+    if (g >= 0) H5Gclose(g);
+    if (!rc && opt) {
+        g = H5Gopen2(f, "optim", H5P_DEFAULT);
+        if (g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /optim group (saved without optimizer state)", path);
+        sq = rc ? NULL : sn_alloc(opt->n * sizeof(float), "checkpoint scratch");
+        acc = rc ? NULL : sn_alloc(opt->n * sizeof(float), "checkpoint scratch");
+        if (!rc && (!sq || !acc)) rc = SN_ENOMEM;
+        if (!rc) rc = read_f32(g, path, "square_avg", 0, NULL, opt->n, sq);
+        if (!rc) rc = read_f32(g, path, "acc_delta", 0, NULL, opt->n, acc);
+        long steps = 0;
+        if (!rc && attr_read(g, "steps", H5T_NATIVE_LONG, &steps)) rc = SN_FAIL(SN_EFORMAT, "%s: /optim has no steps attribute", path);
+        if (!rc) {
+            memcpy(opt->square_avg, sq, opt->n * sizeof(float));
+            memcpy(opt->acc_delta, acc, opt->n * sizeof(float));
+            opt->steps = steps;
+        }
+        if (g >= 0) H5Gclose(g);
+    }
+    if (!rc && info) {
+        memset(info, 0, sizeof *info);
+        hid_t t = H5Tcopy(H5T_C_S1);
+        H5Tset_size(t, sizeof info->model);
+        attr_read(f, "model", t, info->model);
+        H5Tclose(t);
+        attr_read(f, "world_size", H5T_NATIVE_INT, &info->world_size);
+        attr_read(f, "threads", H5T_NATIVE_INT, &info->threads);
+        attr_read(f, "seed", H5T_NATIVE_UINT64, &info->seed);
+        attr_read(f, "epoch", H5T_NATIVE_INT64, &info->epoch);
+        attr_read(f, "step", H5T_NATIVE_INT64, &info->step);
+    }
+    if (!rc) memcpy(p->values, vals, p->total * sizeof(float));
+    sn_free(vals);
+    sn_free(sq);
+    sn_free(acc);
+    H5Fclose(f);
+    return rc;
+}
