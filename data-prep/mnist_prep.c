@@ -236,12 +236,11 @@ int main(int argc, char **argv)
         case 'o': out = optarg; break;
         case 'n': verify = 0; break;
         case 'h': usage(stdout); return 0;
-        default: usage(stderr); return 2;
+        default: fprintf(stderr, "sn-mnist-prep: see --help\n"); return 2;
         }
     }
     if (!in || !out || optind != argc) {
-        fprintf(stderr, "sn-mnist-prep: --in and --out are required\n");
-        usage(stderr);
+        fprintf(stderr, "sn-mnist-prep: --in and --out are required (see --help)\n");
         return 2;
     }
 
