@@ -56,6 +56,10 @@ struct sn_layer {
     int      owns_output, owns_grad_input;
 };
 
+/* For layer kernels: an OpenMP region costs a few microseconds of fork/join, so loops
+ * over fewer elements than this run on the calling thread. */
+#define SN_PARALLEL_WORTH(elements) ((elements) >= 32768)
+
 /* Generic entry points: check B and dispatch. */
 int  sn_layer_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B);
 int  sn_layer_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B);

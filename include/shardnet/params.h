@@ -43,6 +43,8 @@ void sn_params_zero_grad(sn_params_t *p);
 void sn_params_free(sn_params_t *p);
 /* FNV-1a over the bytes of the value arena: equal on all ranks iff weights are identical. */
 uint64_t sn_params_hash(const sn_params_t *p);
+/* Trainable values (without alignment padding). */
+size_t sn_params_count(const sn_params_t *p);
 const sn_param_spec_t *sn_params_find(const sn_params_t *p, const char *name);
 
 #endif

@@ -52,6 +52,11 @@ typedef struct sn_train_result {
 void sn_train_defaults(sn_train_config_t *c);
 /* Sets the OpenMP/BLAS threads of this rank (0: fill the rank's CPUs); returns the count. */
 int  sn_train_set_threads(int requested);
+/* OpenBLAS's kernel family, and a better one when it fell back to generic kernels (or NULL).
+ * OPENBLAS_CORETYPE is read when the library loads, so a program re-executes itself to
+ * apply it (the shardnet CLI does, unless OPENBLAS_CORETYPE is already set). */
+const char *sn_blas_core(void);
+const char *sn_blas_better_core(void);
 /* Trains the MNIST ConvNet on c->data; fills r on every rank. */
 int  sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r);
 /* Evaluates a model on /split of path (sharded across ranks, results reduced). */

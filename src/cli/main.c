@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "shardnet/checkpoint.h"
 #include "shardnet/dist.h"
 #include "shardnet/error.h"
@@ -224,6 +225,14 @@ int main(int argc, char **argv)
     if (p != 0) {
         (is_train ? usage_train : usage_eval)(p > 0 ? stdout : stderr);
         return p > 0 ? 0 : 2;
+    }
+    /* OpenBLAS chooses its kernels when it loads: if it fell back to generic ones on a CPU
+     * with AVX2/AVX-512, run again with OPENBLAS_CORETYPE naming the right family. A value
+     * the user set is always kept. */
+    const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : sn_blas_better_core();
+    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
+        execv("/proc/self/exe", argv);
+        unsetenv("OPENBLAS_CORETYPE");   /* exec failed: carry on with the generic kernels */
     }
     const char *env = getenv("OMP_NUM_THREADS");
     if (c.threads == 0 && env && atoi(env) > 0) c.threads = atoi(env);

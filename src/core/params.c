@@ -95,3 +95,11 @@ const sn_param_spec_t *sn_params_find(const sn_params_t *p, const char *name)
         if (strcmp(p->specs[i].name, name) == 0) return &p->specs[i];
     return NULL;
 }
+
+size_t sn_params_count(const sn_params_t *p)
+{
+    size_t n = 0;
+    for (int i = 0; i < p->n; i++)
+        if (p->specs[i].trainable) n += p->specs[i].count;
+    return n;
+}

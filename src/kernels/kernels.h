@@ -21,12 +21,13 @@ void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, 
 /* The adjoint of sn_im2col: dx (C,H,W) += folded col. */
 void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K, int S, int P, int OH, int OW);
 
-/* Batch <-> channel-major: dst (OC, B*HW) from src (B, OC, HW), and back. */
-void sn_batch_to_channels(float *dst, const float *src, int B, int OC, int HW);
-void sn_channels_to_batch(float *dst, const float *src, int B, int OC, int HW, const float *bias);
-
 /* Sets the number of threads OpenBLAS may use for calls outside OpenMP regions. */
 void sn_kernels_set_threads(int n);
 int  sn_kernels_threads(void);
+
+/* The OpenBLAS kernel family in use, and a better one for this CPU when OpenBLAS fell
+ * back to generic kernels (NULL otherwise); see gemm.c. */
+const char *sn_kernels_blas_core(void);
+const char *sn_kernels_better_blas_core(void);
 
 #endif

@@ -24,19 +24,19 @@ static int act_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B
     long n = (long)B * (long)l->in_size;
     switch (m->kind) {
     case ACT_RELU:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SN_PARALLEL_WORTH(n))
         for (long i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
         break;
     case ACT_LEAKY:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SN_PARALLEL_WORTH(n))
         for (long i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : x[i] * a;
         break;
     case ACT_ELU:
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * n))
         for (long i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : a * expm1f(x[i]);
         break;
     case ACT_SOFTPLUS:
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * n))
         for (long i = 0; i < n; i++) y[i] = x[i] > SOFTPLUS_THRESHOLD ? x[i] : log1pf(expf(x[i]));
         break;
     }
@@ -52,19 +52,19 @@ static int act_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, cons
     long n = (long)B * (long)l->in_size;
     switch (m->kind) {
     case ACT_RELU:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SN_PARALLEL_WORTH(n))
         for (long i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : 0.0f;
         break;
     case ACT_LEAKY:
-        #pragma omp parallel for simd schedule(static)
+        #pragma omp parallel for simd schedule(static) if (SN_PARALLEL_WORTH(n))
         for (long i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * a;
         break;
     case ACT_ELU:   /* as PyTorch's elu_backward on the input: a e^x */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * n))
         for (long i = 0; i < n; i++) dx[i] = x[i] > 0.0f ? dy[i] : dy[i] * a * expf(x[i]);
         break;
     case ACT_SOFTPLUS:   /* sigmoid(x) = e^x / (e^x + 1) */
-        #pragma omp parallel for schedule(static)
+        #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * n))
         for (long i = 0; i < n; i++) {
             float z = expf(x[i]);
             dx[i] = x[i] > SOFTPLUS_THRESHOLD ? dy[i] : dy[i] * z / (z + 1.0f);

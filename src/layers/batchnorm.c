@@ -25,7 +25,7 @@ static int batchnorm_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x,
     m->used_batch_stats = ctx && ctx->training;
     if (m->used_batch_stats && B < 2)
         return SN_FAIL(SN_EINVAL, "BatchNormalization '%s': training needs a batch of 2 or more, got %d", l->name, B);
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * n))
     for (int j = 0; j < n; j++) {
         float mean, rstd;
         if (m->used_batch_stats) {
@@ -61,7 +61,7 @@ static int batchnorm_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x
     if (!l->need_grad_input) return SN_OK;
     int n = (int)l->in_size;
     const float *y = l->output;   /* xhat */
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * n))
     for (int j = 0; j < n; j++) {
         float rstd = m->rstd[j];
         if (!m->used_batch_stats) {
@@ -133,7 +133,7 @@ static int scaling_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
     (void)ctx;
     scaling_t *m = (scaling_t *)l;
     size_t n = l->in_size;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * n))
     for (int b = 0; b < B; b++)
         for (size_t j = 0; j < n; j++) l->output[b * n + j] = m->gamma[j] * x[b * n + j] + m->beta[j];
     return SN_OK;
@@ -144,7 +144,7 @@ static int scaling_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, 
     (void)ctx;
     scaling_t *m = (scaling_t *)l;
     int n = (int)l->in_size;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * n))
     for (int j = 0; j < n; j++) {
         double sg = 0.0, sb = 0.0;
         for (int b = 0; b < B; b++) {

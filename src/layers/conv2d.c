@@ -1,13 +1,15 @@
 /*
- * conv2d.c: 2-D convolution as im2col + one GEMM over the whole batch.
+ * conv2d.c: 2-D convolution, one sample at a time: im2col into a per-thread column
+ * buffer that stays in cache, then a single-threaded GEMM per sample, with OpenMP over
+ * the samples of the batch.
  *
- * The columns of all samples sit side by side, col (C*K*K, B*OH*OW), so forward,
- * the weight gradient and the input gradient are each a single large GEMM (better
- * BLAS efficiency than B small ones, and no per-thread partial sums: the result does
- * not depend on the thread count). The column buffer is reused for the input gradient
- * once the weight gradient has consumed it.
+ * Determinism: the weight and bias gradients of each sample go to that sample's own
+ * partial buffer and are summed in sample order afterwards, so the result has the same
+ * bits whatever the thread count. The columns are recomputed in backward rather than
+ * stored: that is cheaper than streaming C*K*K*OH*OW floats per sample through memory.
  */
 #include <math.h>
+#include <omp.h>
 #include <stdlib.h>
 #include <string.h>
 #include "shardnet/layers.h"
@@ -17,49 +19,73 @@
 typedef struct {
     sn_layer_t base;
     int C, H, W, OC, K, S, P, OH, OW;
-    float *w, *b, *dw, *db;   /* W (OC, C, K, K), b (OC) */
-    float *col;               /* (C*K*K, max_batch*OH*OW) */
-    float *ych;               /* (OC, max_batch*OH*OW): channel-major output / output gradient */
+    float *w, *b, *dw, *db;   /* W (OC, C*K*K), b (OC) */
+    float *col;               /* (threads, C*K*K, OH*OW) */
+    float *dw_part;           /* (max_batch, OC*C*K*K + OC): per-sample weight and bias gradients */
+    int    threads;           /* column buffers allocated */
 } conv2d_t;
+
+/* Threads for a batch of B: never more than samples, buffers, or the current budget. */
+static int team_size(const conv2d_t *m, int B)
+{
+    int nt = omp_get_max_threads();
+    if (nt > m->threads) nt = m->threads;
+    return nt < B ? nt : B;
+}
 
 /* x (B,C,H,W) -> y (B,OC,OH,OW) */
 static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
     (void)ctx;
     conv2d_t *m = (conv2d_t *)l;
-    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, N = B * HW;
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        sn_im2col(m->col + (size_t)b * HW, N, x + (size_t)b * l->in_size,
-                  m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
-    sn_gemm(0, 0, m->OC, N, CKK, 1.0f, m->w, CKK, m->col, N, 0.0f, m->ych, N);
-    sn_channels_to_batch(l->output, m->ych, B, m->OC, HW, m->b);
+    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K;
+    int nt = team_size(m, B);
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int b = 0; b < B; b++) {
+        float *col = m->col + (size_t)omp_get_thread_num() * CKK * HW;
+        float *y = l->output + (size_t)b * l->out_size;
+        sn_im2col(col, HW, x + (size_t)b * l->in_size, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+        for (int oc = 0; oc < m->OC; oc++)
+            for (int i = 0; i < HW; i++) y[(size_t)oc * HW + i] = m->b[oc];
+        sn_gemm(0, 0, m->OC, HW, CKK, 1.0f, m->w, CKK, col, HW, 1.0f, y, HW);
+    }
     return SN_OK;
 }
 
-/* dy (B,OC,OH,OW) -> dx (B,C,H,W); dW += dY col^T; db += sum dY */
+/* dy (B,OC,OH,OW) -> dx (B,C,H,W); dW += sum_b dy_b col_b^T; db += sum dy */
 static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
 {
     (void)ctx;
-    (void)x;   /* the columns of x are still in m->col from forward */
     conv2d_t *m = (conv2d_t *)l;
-    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, N = B * HW;
-    sn_batch_to_channels(m->ych, dy, B, m->OC, HW);
-    sn_gemm(0, 1, m->OC, CKK, N, 1.0f, m->ych, N, m->col, N, 1.0f, m->dw, CKK);
-    #pragma omp parallel for schedule(static)
-    for (int oc = 0; oc < m->OC; oc++) {
-        const float *r = m->ych + (size_t)oc * N;
-        double s = 0.0;
-        for (int i = 0; i < N; i++) s += r[i];
-        m->db[oc] += (float)s;
+    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK;
+    int nt = team_size(m, B);
+    #pragma omp parallel for schedule(static) num_threads(nt)
+    for (int b = 0; b < B; b++) {
+        float *col = m->col + (size_t)omp_get_thread_num() * CKK * HW;
+        const float *g = dy + (size_t)b * l->out_size;
+        float *part = m->dw_part + (size_t)b * (nw + m->OC);
+        sn_im2col(col, HW, x + (size_t)b * l->in_size, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+        sn_gemm(0, 1, m->OC, CKK, HW, 1.0f, g, HW, col, HW, 0.0f, part, CKK);
+        for (int oc = 0; oc < m->OC; oc++) {
+            float s = 0.0f;
+            for (int i = 0; i < HW; i++) s += g[(size_t)oc * HW + i];
+            part[nw + oc] = s;
+        }
+        if (l->need_grad_input) {
+            float *dx = l->grad_input + (size_t)b * l->in_size;
+            sn_gemm(1, 0, CKK, HW, m->OC, 1.0f, m->w, CKK, g, HW, 0.0f, col, HW);
+            memset(dx, 0, l->in_size * sizeof(float));
+            sn_col2im(dx, col, HW, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+        }
     }
-    if (!l->need_grad_input) return SN_OK;
-    sn_gemm(1, 0, CKK, N, m->OC, 1.0f, m->w, CKK, m->ych, N, 0.0f, m->col, N);
-    memset(l->grad_input, 0, (size_t)B * l->in_size * sizeof(float));
-    #pragma omp parallel for schedule(static)
-    for (int b = 0; b < B; b++)
-        sn_col2im(l->grad_input + (size_t)b * l->in_size, m->col + (size_t)b * HW, N,
-                  m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+    /* sum the per-sample partials in sample order, in parallel over weights */
+    #pragma omp parallel for schedule(static) if (nw > 4096)
+    for (int k = 0; k < nw + m->OC; k++) {
+        float s = 0.0f;
+        for (int b = 0; b < B; b++) s += m->dw_part[(size_t)b * (nw + m->OC) + k];
+        if (k < nw) m->dw[k] += s;
+        else m->db[k - nw] += s;
+    }
     return SN_OK;
 }
 
@@ -79,7 +105,7 @@ static void conv2d_destroy(sn_layer_t *l)
 {
     conv2d_t *m = (conv2d_t *)l;
     sn_free(m->col);
-    sn_free(m->ych);
+    sn_free(m->dw_part);
 }
 
 static const sn_layer_ops_t conv2d_ops = {"Conv2d", conv2d_forward, conv2d_backward, conv2d_reset, conv2d_destroy};
@@ -100,9 +126,12 @@ sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, i
     m->OW = (W + 2 * pad - K) / stride + 1;
     if (sn_layer_setup(&m->base, &conv2d_ops, name, max_batch, 3, (int[]){C, H, W},
                        3, (int[]){OC, m->OH, m->OW}, 1, 1)) goto fail;
-    size_t n = (size_t)max_batch * m->OH * m->OW;
-    if (!(m->col = sn_alloc((size_t)C * K * K * n * sizeof(float), "Conv2d columns"))) goto fail;
-    if (!(m->ych = sn_alloc((size_t)OC * n * sizeof(float), "Conv2d output"))) goto fail;
+    /* one column buffer per thread that may run (omp_set_num_threads may grow later: the
+     * forward/backward cap their team at m->threads) */
+    m->threads = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
+    size_t ckk = (size_t)C * K * K, hw = (size_t)m->OH * m->OW;
+    if (!(m->col = sn_alloc((size_t)m->threads * ckk * hw * sizeof(float), "Conv2d columns"))) goto fail;
+    if (!(m->dw_part = sn_alloc((size_t)max_batch * (OC * ckk + OC) * sizeof(float), "Conv2d partial gradients"))) goto fail;
     char pn[SN_PARAM_NAME_MAX];
     sn_layer_param_name(pn, sizeof pn, &m->base, "weight");
     if (sn_params_add(params, pn, 4, (int[]){OC, C, K, K}, &m->w, &m->dw)) goto fail;

@@ -25,7 +25,7 @@ static int dropout_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
         return SN_OK;
     }
     uint64_t step = (uint64_t)ctx->step;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * (size_t)B * n))
     for (int b = 0; b < B; b++) {
         uint64_t s = ctx->sample_ids ? (uint64_t)ctx->sample_ids[b] : (uint64_t)b;
         float *mk = m->mask + (size_t)b * n, *y = l->output + (size_t)b * n;
@@ -49,7 +49,7 @@ static int dropout_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, 
         for (size_t i = 0; i < n; i++) l->grad_input[i] = dy[i];
         return SN_OK;
     }
-    #pragma omp parallel for simd schedule(static)
+    #pragma omp parallel for simd schedule(static) if (SN_PARALLEL_WORTH(n))
     for (size_t i = 0; i < n; i++) l->grad_input[i] = dy[i] * m->mask[i];
     return SN_OK;
 }

@@ -14,7 +14,7 @@ static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
 {
     (void)ctx;
     maxpool_t *m = (maxpool_t *)l;
-    #pragma omp parallel for collapse(2) schedule(static)
+    #pragma omp parallel for collapse(2) schedule(static) if (SN_PARALLEL_WORTH((size_t)B * l->out_size * m->K * m->K))
     for (int b = 0; b < B; b++)
         for (int c = 0; c < m->C; c++) {
             const float *xc = x + (size_t)b * l->in_size + (size_t)c * m->H * m->W;
@@ -41,7 +41,7 @@ static int maxpool_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, 
     (void)ctx; (void)x;
     maxpool_t *m = (maxpool_t *)l;
     if (!l->need_grad_input) return SN_OK;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * l->in_size))
     for (int b = 0; b < B; b++) {
         float *dx = l->grad_input + (size_t)b * l->in_size;
         memset(dx, 0, l->in_size * sizeof(float));

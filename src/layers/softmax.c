@@ -13,7 +13,7 @@ static int softmax_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
     (void)ctx;
     softmax_t *m = (softmax_t *)l;
     int n = (int)l->in_size;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * (size_t)B * n))
     for (int b = 0; b < B; b++) {
         const float *xr = x + (size_t)b * n;
         float *yr = l->output + (size_t)b * n;
@@ -38,7 +38,7 @@ static int softmax_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, 
     softmax_t *m = (softmax_t *)l;
     if (!l->need_grad_input) return SN_OK;
     int n = (int)l->in_size;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * (size_t)B * n))
     for (int b = 0; b < B; b++) {
         const float *yr = l->output + (size_t)b * n, *g = dy + (size_t)b * n;
         float *dx = l->grad_input + (size_t)b * n;

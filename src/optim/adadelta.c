@@ -30,7 +30,7 @@ void sn_adadelta_step(sn_adadelta_t *o, float *p, const float *g)
     const float rho = o->rho, one_minus_rho = 1.0f - o->rho, eps = o->eps, lr = o->lr, wd = o->weight_decay;
     float *v = o->square_avg, *u = o->acc_delta;
     long n = (long)o->n;
-    #pragma omp parallel for simd schedule(static)
+    #pragma omp parallel for simd schedule(static) if (n >= 8192)
     for (long i = 0; i < n; i++) {
         float gi = wd != 0.0f ? g[i] + wd * p[i] : g[i];
         v[i] = v[i] * rho + one_minus_rho * gi * gi;

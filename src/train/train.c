@@ -38,6 +38,9 @@ int sn_train_set_threads(int requested)
     return threads;
 }
 
+const char *sn_blas_core(void) { return sn_kernels_blas_core(); }
+const char *sn_blas_better_core(void) { return sn_kernels_better_blas_core(); }
+
 /* Normalised float images and int labels of the given local rows. x (b, C*H*W). */
 static void fill_batch(float *x, int *y, int64_t *ids, const sn_image_set_t *s, const int64_t *rows, int b)
 {
@@ -206,8 +209,8 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     prog.bar = prog.mode == SN_PROGRESS_AUTO && isatty(2);
     if (rank == 0)
         printf("shardnet: training %s on %s: %d rank%s x %d thread%s, global batch %d, %lld steps/epoch, "
-               "%lld parameters\n", m.name, c->data, P, P > 1 ? "s" : "", threads, threads > 1 ? "s" : "", B,
-               (long long)steps, (long long)n_train);
+               "%lld parameters, BLAS kernels %s\n", m.name, c->data, P, P > 1 ? "s" : "", threads,
+               threads > 1 ? "s" : "", B, (long long)steps, (long long)sn_params_count(&m.params), sn_blas_core());
 
     int64_t step = 0;
     int stop = 0;
