@@ -24,6 +24,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "fixture.h"
+#include "kernels/kernels.h"
 #include "layer_util.h"
 #include "shardnet/layers.h"
 #include "shardnet/loss.h"
@@ -519,6 +520,9 @@ static void test_dropout_mask_keyed_by_sample(void **state)
 
 int main(void)
 {
+    /* The shapes here are tiny: one thread keeps OpenMP start-up costs out of the run time
+     * on a busy machine. The bits do not depend on it (test_threads checks that). */
+    sn_kernels_set_threads(1);
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_linear),
         cmocka_unit_test(test_softmax),
