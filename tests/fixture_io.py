@@ -18,7 +18,9 @@ class Fixture:
     def add(self, name, array, dtype=None):
         if hasattr(array, "detach"):
             array = array.detach().cpu().numpy()
-        a = np.ascontiguousarray(np.asarray(array, dtype=dtype))
+        # a copy: .numpy() shares memory with the tensor, and a tensor that is updated in
+        # place after add() (running statistics, optimizer steps) must keep the added value
+        a = np.array(array, dtype=dtype, order="C", copy=True)
         if a.dtype == np.float64 and dtype is None:
             a = a.astype(np.float32)
         if a.dtype == np.int64:

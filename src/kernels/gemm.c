@@ -1,23 +1,59 @@
-/* gemm.c: the OpenBLAS entry point and the thread budget shared with OpenMP. */
+/*
+ * gemm.c: the OpenBLAS entry point and the thread budget shared with OpenMP.
+ *
+ * OpenBLAS's own threading splits the output of a GEMM across its threads, and the tile
+ * edges decide which micro-kernel (and summation order) computes an element, so the bits
+ * of C changed with the thread count (Conv2d and Linear differed between 1, 2 and 3
+ * threads). sn_gemm therefore cuts C into tiles whose shape depends on M and N only,
+ * never on the thread count, and runs one single-threaded BLAS call per tile inside an
+ * OpenMP loop (the OpenMP build of OpenBLAS stays on one thread inside a parallel region).
+ * K is never split, so no partial sums are combined. Must not call BLAS from anywhere else.
+ */
 #include <cblas.h>
 #include <strings.h>
 #include <omp.h>
 #include "kernels/kernels.h"
 
+/* Tiles along the larger side of C: about 16 of them, a multiple of 16 wide, 16..1024. */
+enum { GEMM_TILES = 16, GEMM_TILE_MIN = 16, GEMM_TILE_MAX = 1024 };
+
+static int tile_width(int n)
+{
+    int t = (n + GEMM_TILES - 1) / GEMM_TILES;
+    t = (t + 15) / 16 * 16;
+    return t < GEMM_TILE_MIN ? GEMM_TILE_MIN : (t > GEMM_TILE_MAX ? GEMM_TILE_MAX : t);
+}
+
 void sn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
-    cblas_sgemm(CblasRowMajor, trans_a ? CblasTrans : CblasNoTrans, trans_b ? CblasTrans : CblasNoTrans,
-                M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    if (M <= 0 || N <= 0) return;
+    int split_m = M > N, len = split_m ? M : N, tw = tile_width(len);
+    int ntiles = (len + tw - 1) / tw;
+    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+    /* always inside a parallel region, even for one tile: OpenBLAS then runs one thread */
+    #pragma omp parallel for schedule(static)
+    for (int t = 0; t < ntiles; t++) {
+        int lo = t * tw, n = len - lo < tw ? len - lo : tw;
+        if (split_m)   /* rows lo.. of C and of op(A) */
+            cblas_sgemm(CblasRowMajor, ta, tb, n, N, K, alpha, A + (trans_a ? (size_t)lo : (size_t)lo * lda), lda,
+                        B, ldb, beta, C + (size_t)lo * ldc, ldc);
+        else           /* columns lo.. of C and of op(B) */
+            cblas_sgemm(CblasRowMajor, ta, tb, M, n, K, alpha, A, lda,
+                        B + (trans_b ? (size_t)lo * ldb : (size_t)lo), ldb, beta, C + lo, ldc);
+    }
 }
 
 void sn_kernels_set_threads(int n)
 {
     if (n < 1) n = 1;
+#ifndef SHARDNET_BLAS_OPENMP
+    /* sn_gemm parallelises itself: a pthread build of OpenBLAS must not add threads of its
+     * own. (The OpenMP build follows OpenMP, and its openblas_set_num_threads would reset
+     * omp_set_num_threads.) */
+    openblas_set_num_threads(1);
+#endif
     omp_set_num_threads(n);
-    /* One budget for both: the OpenMP build of OpenBLAS follows omp_set_num_threads too,
-     * and runs single-threaded when called inside a parallel region. */
-    openblas_set_num_threads(n);
 }
 
 int sn_kernels_threads(void) { return omp_get_max_threads(); }

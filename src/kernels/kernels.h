@@ -4,7 +4,8 @@
  *
  * Determinism: every kernel here gives the same bits whatever the OpenMP thread count:
  * work is split over independent outputs (rows, samples, channels), never over a sum.
- * GEMMs go to OpenBLAS, which splits M and N (not K) across threads.
+ * GEMMs go to single-threaded OpenBLAS calls on output tiles whose shape depends on the
+ * matrix sizes only (OpenBLAS's own threading gave thread-count-dependent bits).
  */
 #ifndef SHARDNET_KERNELS_H
 #define SHARDNET_KERNELS_H
@@ -21,7 +22,7 @@ void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, 
 /* The adjoint of sn_im2col: dx (C,H,W) += folded col. */
 void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K, int S, int P, int OH, int OW);
 
-/* Sets the number of threads OpenBLAS may use for calls outside OpenMP regions. */
+/* Sets the number of OpenMP threads of every kernel, GEMMs included. */
 void sn_kernels_set_threads(int n);
 int  sn_kernels_threads(void);
 

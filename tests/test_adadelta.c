@@ -1,0 +1,80 @@
+/*
+ * test_adadelta.c: sn_adadelta_step against torch.optim.Adadelta (fixture adadelta.bin
+ * from tests/gen_fixtures.py): several steps on fixed gradients, with and without weight
+ * decay, the parameters after every step within 1e-6 of PyTorch's. Gradients include tiny
+ * ones (eps dominates) and large ones. Also: bad hyper-parameters are refused.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "fixture.h"
+#include "layer_util.h"
+#include "shardnet/error.h"
+#include "shardnet/optim.h"
+
+static void test_adadelta_matches_torch(void **state)
+{
+    (void)state;
+    fx_file_t *f = fx_load("adadelta.bin");
+    int ncases = fx_int(f, "n_cases");
+    err_stat_t e = {"p", 0, 0};
+    int with_wd = 0;
+    for (int c = 0; c < ncases; c++) {
+        char key[64];
+        snprintf(key, sizeof key, "c%d.hp", c);
+        const float *hp = fx_f32(f, key);
+        snprintf(key, sizeof key, "c%d.p0", c);
+        const fx_tensor_t *p0 = fx_get(f, key, FX_F32);
+        snprintf(key, sizeof key, "c%d.grads", c);
+        const fx_tensor_t *g = fx_get(f, key, FX_F32);
+        snprintf(key, sizeof key, "c%d.p_steps", c);
+        const float *ref = fx_f32(f, key);
+        size_t n = p0->count;
+        int steps = g->dims[0];
+        assert_int_equal((size_t)g->dims[1], n);
+        with_wd += hp[3] != 0.0f;
+
+        sn_adadelta_t o;
+        assert_int_equal(sn_adadelta_init(&o, n, hp[0], hp[1], hp[2], hp[3]), 0);
+        float *p = malloc(n * sizeof(float));
+        memcpy(p, p0->data, n * sizeof(float));
+        for (int s = 0; s < steps; s++) {
+            sn_adadelta_step(&o, p, (const float *)g->data + (size_t)s * n);
+            char label[96];
+            snprintf(label, sizeof label, "Adadelta lr %g rho %g eps %g wd %g step %d",
+                     (double)hp[0], (double)hp[1], (double)hp[2], (double)hp[3], s + 1);
+            assert_true(allclose(&e, label, p, ref + (size_t)s * n, n, 1e-6, 0.0));
+        }
+        assert_int_equal(o.steps, steps);
+        free(p);
+        sn_adadelta_free(&o);
+    }
+    assert_true(with_wd >= 1 && with_wd < ncases);   /* both variants are covered */
+    print_errors("parity", "Adadelta", ncases, &e, 1);
+    fx_free(f);
+}
+
+static void test_adadelta_rejects_bad_hyperparameters(void **state)
+{
+    (void)state;
+    sn_adadelta_t o;
+    assert_int_equal(sn_adadelta_init(&o, 4, -1.0f, 0.9f, 1e-6f, 0.0f), SN_EINVAL);
+    assert_int_equal(sn_adadelta_init(&o, 4, 1.0f, 1.5f, 1e-6f, 0.0f), SN_EINVAL);
+    assert_int_equal(sn_adadelta_init(&o, 4, 1.0f, 0.9f, -1.0f, 0.0f), SN_EINVAL);
+    assert_int_equal(sn_adadelta_init(&o, 4, 1.0f, 0.9f, 1e-6f, -0.1f), SN_EINVAL);
+    assert_non_null(strstr(sn_error_message(), "Adadelta"));
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_adadelta_matches_torch),
+        cmocka_unit_test(test_adadelta_rejects_bad_hyperparameters),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
