@@ -93,18 +93,18 @@ def main():
     print("#define SN_DP_UNICODE_TABLES_H")
     print("#include <stdint.h>")
     print()
-    emit_pairs("dp_uc_word", ranges(lambda c: chr(c).isalnum() or c == 0x5F),
+    emit_pairs("dp_uc_word_ranges", ranges(lambda c: chr(c).isalnum() or c == 0x5F),
                "re \\w: str.isalnum() or '_'")
-    emit_pairs("dp_uc_decimal", ranges(lambda c: chr(c).isdecimal()), "re \\d: str.isdecimal()")
-    emit_pairs("dp_uc_space", ranges(lambda c: chr(c).isspace()),
+    emit_pairs("dp_uc_decimal_ranges", ranges(lambda c: chr(c).isdecimal()), "re \\d: str.isdecimal()")
+    emit_pairs("dp_uc_space_ranges", ranges(lambda c: chr(c).isspace()),
                "re \\s and str.split(): str.isspace()")
     cls = [0] * MAX
     for cp in range(MAX):
         if not 0xD800 <= cp <= 0xDFFF:
             cls[cp] = sigma_class(cp)
-    emit_pairs("dp_uc_case_ignorable", ranges(lambda c: cls[c] == 1),
+    emit_pairs("dp_uc_case_ignorable_ranges", ranges(lambda c: cls[c] == 1),
                "Case_Ignorable, as str.lower()'s final-sigma rule sees it")
-    emit_pairs("dp_uc_cased", ranges(lambda c: cls[c] == 2),
+    emit_pairs("dp_uc_cased_ranges", ranges(lambda c: cls[c] == 2),
                "Cased and not Case_Ignorable, as str.lower()'s final-sigma rule sees it")
     lr = lower_ranges()
     print(f"/* str.lower() of one code point, except U+0130 (-> U+0069 U+0307) and U+03A3")

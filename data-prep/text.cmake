@@ -13,3 +13,8 @@ target_link_libraries(sn_text PUBLIC shardnet PkgConfig::CJSON)
 add_executable(sn_vocab ${CMAKE_CURRENT_LIST_DIR}/vocab_main.c)
 set_target_properties(sn_vocab PROPERTIES OUTPUT_NAME sn-vocab)
 target_link_libraries(sn_vocab PRIVATE sn_text)
+
+# Benchmark of the tokenizer alone (jobs/bench-tokenize.sh compares it with NLTK).
+add_executable(sn_tokenize_bench ${CMAKE_CURRENT_LIST_DIR}/tokenize_bench.c)
+set_target_properties(sn_tokenize_bench PROPERTIES OUTPUT_NAME sn-tokenize-bench)
+target_link_libraries(sn_tokenize_bench PRIVATE sn_text)

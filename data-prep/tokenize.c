@@ -51,9 +51,23 @@ static inline void put_ascii(pass_t *p, const char *a)
 
 typedef struct tk {
     dp_tokens_t *t;
-    int          cur;   /* buf[cur] holds the current string */
+    int          cur;       /* buf[cur] holds the current string */
     size_t       n;
+    uint64_t     ascii[2];  /* ASCII characters present (see has()) */
+    int          non_ascii; /* any character >= U+0080 present */
 } tk_t;
+
+/* Could c be in the text at some pass? The passes only add spaces, backticks (from ")
+ * and apostrophes (from "), so the set seen after lower-casing, widened by those, is an
+ * upper bound for every pass. A pass whose trigger characters are absent cannot match
+ * and is skipped. */
+static inline int has(const tk_t *k, unsigned c) { return (int)((k->ascii[c >> 6] >> (c & 63)) & 1); }
+static int has_any(const tk_t *k, const char *chars)
+{
+    for (; *chars; chars++)
+        if (has(k, (unsigned char)*chars)) return 1;
+    return 0;
+}
 
 /* Both buffers hold at least need code points; the current string is kept. */
 static int reserve(tk_t *k, size_t need)
@@ -108,7 +122,7 @@ static int ci_match(const uint32_t *s, size_t n, size_t i, const char *pat)
     return 1;
 }
 
-static inline int is_word_at(const uint32_t *s, size_t n, size_t i) { return i < n && dp_uc_is_word(s[i]); }
+static inline int is_word_at(const uint32_t *s, size_t n, size_t i) { return i < n && dp_uc_word(s[i]); }
 
 /* ---- STARTING_QUOTES ------------------------------------------------------------------ */
 
@@ -186,7 +200,7 @@ static void start_quote_clitic(tk_t *k)
     begin(k, &p);
     for (size_t i = 0; i + 1 < p.n;) {
         uint32_t w = p.s[i + 1];
-        if (p.s[i] == '\'' && dp_uc_is_word(w) && !is_word_at(p.s, p.n, i + 2) &&
+        if (p.s[i] == '\'' && dp_uc_word(w) && !is_word_at(p.s, p.n, i + 2) &&
             !ci_eq(w, 'm') && !ci_eq(w, 't') && !ci_eq(w, 's') && !ci_eq(w, 'd') && !ci_eq(w, 'n')) {
             flush_to(&p, i); put(&p, '\''); put(&p, ' '); put(&p, w);
             p.last = i = i + 2;
@@ -217,10 +231,10 @@ static void final_period(tk_t *k, int unicode)
     pass_t p;
     begin(k, &p);
     size_t t = p.n;
-    while (t > 0 && (in_close_set(p.s[t - 1], unicode) || dp_uc_is_space(p.s[t - 1]))) t--;
+    while (t > 0 && (in_close_set(p.s[t - 1], unicode) || dp_uc_space(p.s[t - 1]))) t--;
     if (t >= 2 && p.s[t - 1] == '.' && p.s[t - 2] != '.') {
         size_t ws = p.n;
-        while (ws > 0 && dp_uc_is_space(p.s[ws - 1])) ws--;
+        while (ws > 0 && dp_uc_space(p.s[ws - 1])) ws--;
         size_t kk = t;
         while (kk < p.n && in_close_set(p.s[kk], unicode)) kk++;
         if (kk >= ws) {
@@ -242,7 +256,7 @@ static void colon_comma(tk_t *k)
     begin(k, &p);
     for (size_t i = 0; i + 1 < p.n;) {
         uint32_t c = p.s[i];
-        if ((c == ':' || c == ',') && !dp_uc_is_decimal(p.s[i + 1])) {
+        if ((c == ':' || c == ',') && !dp_uc_decimal(p.s[i + 1])) {
             flush_to(&p, i); put(&p, ' '); put(&p, c); put(&p, ' '); put(&p, p.s[i + 1]);
             p.last = i = i + 2;
         } else i++;
@@ -286,9 +300,11 @@ static void pad_chars(tk_t *k, const char *chars)
 {
     pass_t p;
     begin(k, &p);
+    uint64_t m[2] = {0, 0};
+    for (const char *c = chars; *c; c++) m[(unsigned char)*c >> 6] |= 1ull << ((unsigned char)*c & 63);
     for (size_t i = 0; i < p.n; i++) {
         uint32_t c = p.s[i];
-        if (c < 0x80 && c != 0 && strchr(chars, (int)c)) {
+        if (c < 0x80 && ((m[c >> 6] >> (c & 63)) & 1)) {
             flush_to(&p, i); put(&p, ' '); put(&p, c); put(&p, ' ');
             p.last = i + 1;
         }
@@ -437,9 +453,9 @@ static void contraction2(tk_t *k, const char *a, const char *b, int space_after)
     begin(k, &p);
     for (size_t i = 0; i + la + lb <= p.n;) {
         size_t e = i + la + lb;
-        if ((i == 0 || !dp_uc_is_word(p.s[i - 1])) && ci_match(p.s, p.n, i, a) &&
+        if (ci_eq(p.s[i], a[0]) && (i == 0 || !dp_uc_word(p.s[i - 1])) && ci_match(p.s, p.n, i, a) &&
             ci_match(p.s, p.n, i + la, b) &&
-            (space_after ? (e < p.n && dp_uc_is_space(p.s[e])) : !is_word_at(p.s, p.n, e))) {
+            (space_after ? (e < p.n && dp_uc_space(p.s[e])) : !is_word_at(p.s, p.n, e))) {
             flush_to(&p, i);
             put(&p, ' '); put_src(&p, i, i + la); put(&p, ' '); put_src(&p, i + la, e); put(&p, ' ');
             p.last = i = e;
@@ -486,7 +502,7 @@ int dp_utf8_is_blank(const char *s)
     for (size_t i = 0; i < len;) {
         uint32_t cp;
         int l = dp_utf8_decode(u + i, len - i, &cp);
-        if (l == 0 || !dp_uc_is_space(cp)) return 0;
+        if (l == 0 || !dp_uc_space(cp)) return 0;
         i += (size_t)l;
     }
     return 1;
@@ -521,8 +537,11 @@ static int lower_caption(tk_t *k, const char *src, size_t len)
         i += (size_t)l;
     }
     size_t m = 0;
+    k->ascii[0] = k->ascii[1] = 0;
+    k->non_ascii = 0;
     for (size_t i = 0; i < n; i++) {
         uint32_t cp = raw[i];
+        k->non_ascii |= cp >= 0x80;
         if (cp < 0x80) {
             low[m++] = (cp >= 'A' && cp <= 'Z') ? cp + 32 : cp;
         } else if (cp == 0x130) {
@@ -542,6 +561,12 @@ static int lower_caption(tk_t *k, const char *src, size_t len)
         } else {
             low[m++] = dp_uc_lower(cp);
         }
+    }
+    for (size_t i = 0; i < m; i++)
+        if (low[i] < 0x80) k->ascii[low[i] >> 6] |= 1ull << (low[i] & 63);
+    if (has(k, '"')) {
+        k->ascii['\'' >> 6] |= 1ull << ('\'' & 63);
+        k->ascii['`' >> 6] |= 1ull << ('`' & 63);
     }
     k->cur = 0;
     k->n = m;
@@ -571,10 +596,10 @@ static int split_tokens(tk_t *k)
     size_t tl = 0;
     int nt = 0;
     for (size_t i = 0; i < n;) {
-        while (i < n && dp_uc_is_space(s[i])) i++;
+        while (i < n && dp_uc_space(s[i])) i++;
         if (i == n) break;
         t->offset[nt++] = tl;
-        while (i < n && !dp_uc_is_space(s[i]))
+        while (i < n && !dp_uc_space(s[i]))
             tl += (size_t)dp_utf8_encode(s[i++], (unsigned char *)t->text + tl);
         t->text[tl++] = '\0';
     }
@@ -594,42 +619,50 @@ int dp_tokenize_n(const char *caption, size_t len, dp_tokens_t *out)
     out->n = 0;
     SN_TRY(lower_caption(&k, caption, len));
 
-    RUN(start_quotes_pad(&k));
-    RUN(start_quote_initial(&k));
-    RUN(start_quote_ticks(&k));
-    RUN(start_quote_after_open(&k));
-    RUN(start_quote_clitic(&k));
+    int apos = has(&k, '\'');
+    if (k.non_ascii || has(&k, '`')) RUN(start_quotes_pad(&k));
+    if (has(&k, '"')) RUN(start_quote_initial(&k));
+    if (has(&k, '`')) RUN(start_quote_ticks(&k));
+    if (apos || has(&k, '"')) RUN(start_quote_after_open(&k));
+    if (apos) RUN(start_quote_clitic(&k));
 
-    RUN(final_period(&k, 1));
-    RUN(colon_comma(&k));
-    RUN(colon_comma_end(&k));
-    RUN(ellipsis(&k));
-    RUN(pad_chars(&k, ";@#$%&"));
-    RUN(final_period(&k, 0));
-    RUN(pad_chars(&k, "?!"));
-    RUN(quote_space(&k));
-    RUN(pad_chars(&k, "*"));
+    if (has(&k, '.')) RUN(final_period(&k, 1));
+    if (has_any(&k, ":,")) {
+        RUN(colon_comma(&k));
+        RUN(colon_comma_end(&k));
+    }
+    if (has(&k, '.')) RUN(ellipsis(&k));
+    if (has_any(&k, ";@#$%&")) RUN(pad_chars(&k, ";@#$%&"));
+    if (has(&k, '.')) RUN(final_period(&k, 0));
+    if (has_any(&k, "?!")) RUN(pad_chars(&k, "?!"));
+    if (apos) RUN(quote_space(&k));
+    if (has(&k, '*')) RUN(pad_chars(&k, "*"));
 
-    RUN(pad_chars(&k, "[](){}<>"));
-    RUN(double_dash(&k));
+    if (has_any(&k, "[](){}<>")) RUN(pad_chars(&k, "[](){}<>"));
+    if (has(&k, '-')) RUN(double_dash(&k));
     RUN(wrap_spaces(&k));
 
-    RUN(end_quotes_pad(&k));
-    RUN(end_quote_pair(&k));
-    RUN(end_quote_double(&k));
-    RUN(clitic_short(&k));
-    RUN(clitic_long(&k));
+    if (k.non_ascii) RUN(end_quotes_pad(&k));
+    if (apos) RUN(end_quote_pair(&k));
+    if (has(&k, '"')) RUN(end_quote_double(&k));
+    if (apos) {
+        RUN(clitic_short(&k));
+        RUN(clitic_long(&k));
+    }
 
-    RUN(contraction2(&k, "can", "not", 0));
-    RUN(contraction2(&k, "d", "'ye", 0));
-    RUN(contraction2(&k, "gim", "me", 0));
-    RUN(contraction2(&k, "gon", "na", 0));
-    RUN(contraction2(&k, "got", "ta", 0));
-    RUN(contraction2(&k, "lem", "me", 0));
-    RUN(contraction2(&k, "more", "'n", 0));
-    RUN(contraction2(&k, "wan", "na", 1));
-    RUN(contraction3(&k, "is"));
-    RUN(contraction3(&k, "was"));
+    /* letters that re's IGNORECASE cannot replace (i and s can be U+0131, U+017F) */
+    if (has(&k, 'c') && has(&k, 'n')) RUN(contraction2(&k, "can", "not", 0));
+    if (apos && has(&k, 'd')) RUN(contraction2(&k, "d", "'ye", 0));
+    if (has(&k, 'g') && has(&k, 'm')) RUN(contraction2(&k, "gim", "me", 0));
+    if (has(&k, 'g') && has(&k, 'n')) RUN(contraction2(&k, "gon", "na", 0));
+    if (has(&k, 'g') && has(&k, 't')) RUN(contraction2(&k, "got", "ta", 0));
+    if (has(&k, 'l') && has(&k, 'm')) RUN(contraction2(&k, "lem", "me", 0));
+    if (apos && has(&k, 'm')) RUN(contraction2(&k, "more", "'n", 0));
+    if (has(&k, 'w') && has(&k, 'n')) RUN(contraction2(&k, "wan", "na", 1));
+    if (apos && has(&k, 't')) {
+        RUN(contraction3(&k, "is"));
+        RUN(contraction3(&k, "was"));
+    }
 
     return split_tokens(&k);
 }

@@ -81,24 +81,24 @@ int dp_uc_is_word(uint32_t cp)
 {
     if (cp < 0x80)
         return (cp >= 'a' && cp <= 'z') || (cp >= 'A' && cp <= 'Z') || (cp >= '0' && cp <= '9') || cp == '_';
-    return in_ranges(dp_uc_word, N_OF(dp_uc_word), cp);
+    return in_ranges(dp_uc_word_ranges, N_OF(dp_uc_word_ranges), cp);
 }
 
 int dp_uc_is_decimal(uint32_t cp)
 {
     if (cp < 0x80) return cp >= '0' && cp <= '9';
-    return in_ranges(dp_uc_decimal, N_OF(dp_uc_decimal), cp);
+    return in_ranges(dp_uc_decimal_ranges, N_OF(dp_uc_decimal_ranges), cp);
 }
 
 int dp_uc_is_space(uint32_t cp)
 {
     if (cp < 0x80) return cp == ' ' || (cp >= 0x09 && cp <= 0x0D) || (cp >= 0x1C && cp <= 0x1F);
-    return in_ranges(dp_uc_space, N_OF(dp_uc_space), cp);
+    return in_ranges(dp_uc_space_ranges, N_OF(dp_uc_space_ranges), cp);
 }
 
 int dp_uc_is_case_ignorable(uint32_t cp)
 {
-    return in_ranges(dp_uc_case_ignorable, N_OF(dp_uc_case_ignorable), cp);
+    return in_ranges(dp_uc_case_ignorable_ranges, N_OF(dp_uc_case_ignorable_ranges), cp);
 }
 
-int dp_uc_is_cased(uint32_t cp) { return in_ranges(dp_uc_cased, N_OF(dp_uc_cased), cp); }
+int dp_uc_is_cased(uint32_t cp) { return in_ranges(dp_uc_cased_ranges, N_OF(dp_uc_cased_ranges), cp); }

@@ -25,6 +25,24 @@ int dp_uc_is_word(uint32_t cp);    /* re \w: str.isalnum() or '_' */
 int dp_uc_is_decimal(uint32_t cp); /* re \d: str.isdecimal() */
 int dp_uc_is_space(uint32_t cp);   /* re \s and str.split(): str.isspace() */
 
+/* Inline versions that answer ASCII without a call (the tokenizer's hot path). */
+static inline int dp_uc_word(uint32_t cp)
+{
+    if (cp < 0x80)
+        return (cp | 0x20) - 'a' < 26u || cp - '0' < 10u || cp == '_';
+    return dp_uc_is_word(cp);
+}
+static inline int dp_uc_space(uint32_t cp)
+{
+    if (cp < 0x80) return cp == ' ' || cp - 0x09 < 5u || cp - 0x1C < 4u;
+    return dp_uc_is_space(cp);
+}
+static inline int dp_uc_decimal(uint32_t cp)
+{
+    if (cp < 0x80) return cp - '0' < 10u;
+    return dp_uc_is_decimal(cp);
+}
+
 /* Properties seen by str.lower()'s final-sigma rule. */
 int dp_uc_is_case_ignorable(uint32_t cp);
 int dp_uc_is_cased(uint32_t cp);   /* cased and not case-ignorable */

@@ -9,7 +9,7 @@
 #include <stdint.h>
 
 /* re \w: str.isalnum() or '_': 734 inclusive ranges */
-static const uint32_t dp_uc_word[][2] = {
+static const uint32_t dp_uc_word_ranges[][2] = {
     {0x00030, 0x00039}, {0x00041, 0x0005A}, {0x0005F, 0x0005F}, {0x00061, 0x0007A},
     {0x000AA, 0x000AA}, {0x000B2, 0x000B3}, {0x000B5, 0x000B5}, {0x000B9, 0x000BA},
     {0x000BC, 0x000BE}, {0x000C0, 0x000D6}, {0x000D8, 0x000F6}, {0x000F8, 0x002C1},
@@ -197,7 +197,7 @@ static const uint32_t dp_uc_word[][2] = {
 };
 
 /* re \d: str.isdecimal(): 62 inclusive ranges */
-static const uint32_t dp_uc_decimal[][2] = {
+static const uint32_t dp_uc_decimal_ranges[][2] = {
     {0x00030, 0x00039}, {0x00660, 0x00669}, {0x006F0, 0x006F9}, {0x007C0, 0x007C9},
     {0x00966, 0x0096F}, {0x009E6, 0x009EF}, {0x00A66, 0x00A6F}, {0x00AE6, 0x00AEF},
     {0x00B66, 0x00B6F}, {0x00BE6, 0x00BEF}, {0x00C66, 0x00C6F}, {0x00CE6, 0x00CEF},
@@ -217,14 +217,14 @@ static const uint32_t dp_uc_decimal[][2] = {
 };
 
 /* re \s and str.split(): str.isspace(): 10 inclusive ranges */
-static const uint32_t dp_uc_space[][2] = {
+static const uint32_t dp_uc_space_ranges[][2] = {
     {0x00009, 0x0000D}, {0x0001C, 0x00020}, {0x00085, 0x00085}, {0x000A0, 0x000A0},
     {0x01680, 0x01680}, {0x02000, 0x0200A}, {0x02028, 0x02029}, {0x0202F, 0x0202F},
     {0x0205F, 0x0205F}, {0x03000, 0x03000},
 };
 
 /* Case_Ignorable, as str.lower()'s final-sigma rule sees it: 427 inclusive ranges */
-static const uint32_t dp_uc_case_ignorable[][2] = {
+static const uint32_t dp_uc_case_ignorable_ranges[][2] = {
     {0x00027, 0x00027}, {0x0002E, 0x0002E}, {0x0003A, 0x0003A}, {0x0005E, 0x0005E},
     {0x00060, 0x00060}, {0x000A8, 0x000A8}, {0x000AD, 0x000AD}, {0x000AF, 0x000AF},
     {0x000B4, 0x000B4}, {0x000B7, 0x000B8}, {0x002B0, 0x0036F}, {0x00374, 0x00375},
@@ -335,7 +335,7 @@ static const uint32_t dp_uc_case_ignorable[][2] = {
 };
 
 /* Cased and not Case_Ignorable, as str.lower()'s final-sigma rule sees it: 149 inclusive ranges */
-static const uint32_t dp_uc_cased[][2] = {
+static const uint32_t dp_uc_cased_ranges[][2] = {
     {0x00041, 0x0005A}, {0x00061, 0x0007A}, {0x000AA, 0x000AA}, {0x000B5, 0x000B5},
     {0x000BA, 0x000BA}, {0x000C0, 0x000D6}, {0x000D8, 0x000F6}, {0x000F8, 0x001BA},
     {0x001BC, 0x001BF}, {0x001C4, 0x00293}, {0x00295, 0x002AF}, {0x00370, 0x00373},
