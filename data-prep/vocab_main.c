@@ -50,7 +50,9 @@ static const char *usage =
     "  --strict         a caption without image, an empty caption or invalid UTF-8 is an\n"
     "                   error (default: skip it, report it and count it in the summary)\n"
     "  --threads N      OpenMP threads per rank (default: OMP_NUM_THREADS or all cores)\n"
-    "  --quiet          no progress lines (errors and the summary are still printed)\n"
+    "  --quiet          no progress lines (errors and the summary are still printed); without\n"
+    "                   it rank 0 reports each phase, and every 10% of its share of the\n"
+    "                   tokenizing when there are at least 100000 captions\n"
     "  -h, --help       this text\n"
     "\n"
     "Outputs are written under a temporary name and renamed when complete; on error no\n"
@@ -139,7 +141,10 @@ static void on_skip(void *ctx, int kind, const char *msg)
 /* ---- every rank: count the tokens of its captions ------------------------------------- */
 
 /* blob holds n NUL-terminated captions back to back. */
-static int count_slice(const char *blob, size_t bytes, int64_t n, int quiet, dp_counter_t *total)
+/* Progress (rank 0, thread 0, every 10% of its range) when the whole run has at least
+ * DP_PROGRESS_MIN captions. */
+#define DP_PROGRESS_MIN 100000
+static int count_slice(const char *blob, size_t bytes, int64_t n, int64_t n_total, int quiet, dp_counter_t *total)
 {
     const char **cap = malloc(((size_t)n + 1) * sizeof *cap);
     if (!cap) return SN_FAIL(SN_ENOMEM, "cannot index %lld captions", (long long)n);
@@ -161,7 +166,7 @@ static int count_slice(const char *blob, size_t bytes, int64_t n, int quiet, dp_
         free(cap); free(local); free(status); free(msg);
         return SN_FAIL(SN_ENOMEM, "cannot allocate per-thread counters");
     }
-    int report = !quiet && rank == 0 && n >= 100000;
+    int report = !quiet && rank == 0 && n_total >= DP_PROGRESS_MIN;
     double t0 = now();
 #pragma omp parallel num_threads(nthreads)
     {
@@ -370,6 +375,7 @@ static int run(const args_t *a)
         fprintf(stderr, "sn-vocab: rank %d: cannot allocate %d bytes of captions\n", rank, my_bytes);
         MPI_Abort(MPI_COMM_WORLD, 1);
     }
+    MPI_Bcast(&n_total, 1, MPI_LONG_LONG, 0, MPI_COMM_WORLD);
     MPI_Scatterv(blob, byte_counts, byte_displs, MPI_CHAR, mine, my_bytes, MPI_CHAR, 0, MPI_COMM_WORLD);
     free(blob); free(cap_counts); free(byte_counts); free(byte_displs);
     if (rank == 0 && !a->quiet)
@@ -378,7 +384,7 @@ static int run(const args_t *a)
 
     dp_counter_t *counts = dp_counter_new(), *total = rank == 0 ? dp_counter_new() : NULL;
     rc = (!counts || (rank == 0 && !total)) ? SN_ENOMEM : 0;
-    if (rc == 0) rc = count_slice(mine, (size_t)my_bytes, my_caps, a->quiet, counts);
+    if (rc == 0) rc = count_slice(mine, (size_t)my_bytes, my_caps, n_total, a->quiet, counts);
     free(mine);
     if (rc) fprintf(stderr, "sn-vocab: rank %d: error: %s\n", rank, sn_error_message());
     rc = gather_counts(counts, rc, total);

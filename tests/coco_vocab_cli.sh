@@ -69,5 +69,15 @@ mkdir -p ro_dir/sub.txt
 expect 1 "ro_dir/sub.txt: cannot rename" "$vocab" --captions "$fx/bad_no_image.json" --out ro_dir/sub.txt
 ! ls ro_dir/*.tmp.* > /dev/null 2>&1 || fail "temporary file left in ro_dir"
 
+# progress on long runs: rank 0 only, every 10%; --quiet silences it
+awk 'BEGIN { printf "{\"images\": [{\"id\": 1, \"file_name\": \"a.jpg\"}],\n\"annotations\": [\n";
+             for (i = 0; i < 120000; i++) printf "%s{\"image_id\": 1, \"id\": %d, \"caption\": \"A dog number %d.\"}\n", i ? "," : "", i, i % 1000;
+             printf "]}\n" }' > big.json
+expect 0 "120000 captions, 1004 words with count >= 4" "$mpiexec" -n 2 --oversubscribe "$vocab" --captions big.json --threads 1 --out big.txt
+[ "$(grep -c "tokenized  50% of rank 0's captions" out.log)" -eq 1 ] || fail "expected one 50% progress line from rank 0"
+[ "$(grep -c "tokenized .*% of rank 0's captions" out.log)" -ge 9 ] || fail "expected progress every 10%"
+expect 0 "120000 captions" "$vocab" --captions big.json --quiet --out big.txt
+! grep -q "tokenized\|reading" out.log || fail "--quiet still prints progress"
+
 echo "coco_vocab_cli: $fails failure(s)"
 [ "$fails" -eq 0 ]

@@ -13,6 +13,7 @@ the repository root). Writes tests/fixtures/coco_text/:
                         count descending, ties in code point order: "token<TAB>count"
   hard_cases.json       [[input, [tokens...]], ...]: hand-written hard cases and seeded
                         random strings over the characters that NLTK's rules look at
+  lower.txt             every code point that str.lower() changes: "XXXX<TAB>YYYY [ZZZZ]" (hex)
   bad_*.json            small malformed inputs for the sn-vocab error tests
 The same inputs and NLTK give the same bytes (no timestamps, fixed seed, sorted output).
 """
@@ -120,6 +121,15 @@ def main():
     cases = HARD + fuzz(3000)
     doc = "[\n" + ",\n".join(json.dumps([s, tokenize(s)], ensure_ascii=True) for s in cases) + "\n]\n"
     write_text(os.path.join(OUT, "hard_cases.json"), doc)
+
+    lower = []
+    for cp in range(0x110000):
+        if 0xD800 <= cp <= 0xDFFF:
+            continue
+        lo = chr(cp).lower()
+        if lo != chr(cp):
+            lower.append(f"{cp:04X}\t{' '.join(f'{ord(ch):04X}' for ch in lo)}\n")
+    write_text(os.path.join(OUT, "lower.txt"), "".join(lower))
 
     img = '{"id": 1, "file_name": "a.jpg"}'
     good = '{"image_id": 1, "id": 10, "caption": "A dog on a couch."}'

@@ -2,6 +2,7 @@
  * test_coco_tokenize.c: parity of dp_tokenize() with nltk.word_tokenize(caption.lower(),
  * preserve_line=True), against fixtures from tests/gen_coco_text_fixtures.py:
  *   - hard_cases.json: hand-written hard cases + 3000 seeded random strings;
+ *   - lower.txt: str.lower() of every code point that it changes;
  *   - val2017_tokens.txt: every caption of captions_val2017_full.json (path in argv[1],
  *     read from ../shared/data, never copied into the repository).
  * Every token list must match exactly. Must not regenerate fixtures or need NLTK.
@@ -18,6 +19,7 @@
 #include "coco_json.h"
 #include "shardnet/error.h"
 #include "tokenize.h"
+#include "unicode.h"
 
 static const char *json_path;
 
@@ -144,6 +146,37 @@ static void test_rules(void **state)
     dp_tokens_free(&t);
 }
 
+/* dp_uc_lower() against str.lower() for every code point (fixture lower.txt lists the
+ * ones that change; all others must map to themselves). */
+static void test_lower_all_code_points(void **state)
+{
+    (void)state;
+    FILE *f = fopen(FIXTURE_DIR "/coco_text/lower.txt", "r");
+    assert_non_null(f);
+    uint32_t *want = malloc(0x110000 * sizeof *want);
+    assert_non_null(want);
+    for (uint32_t cp = 0; cp < 0x110000; cp++) want[cp] = cp;
+    unsigned cp, lo, extra;
+    char line[64];
+    int entries = 0;
+    while (fgets(line, sizeof line, f)) {
+        int k = sscanf(line, "%x\t%x %x", &cp, &lo, &extra);
+        assert_true(k >= 2 && cp < 0x110000);
+        want[cp] = lo;  /* U+0130 -> U+0069 U+0307: the tokenizer appends U+0307 (test_rules) */
+        entries++;
+    }
+    fclose(f);
+    assert_true(entries > 1000);
+    int bad = 0;
+    for (uint32_t c = 0; c < 0x110000; c++) {
+        if (c >= 0xD800 && c <= 0xDFFF) continue;
+        if (dp_uc_lower(c) != want[c] && bad++ < 10)
+            print_error("U+%04X: lower U+%04X, Python U+%04X\n", c, dp_uc_lower(c), want[c]);
+    }
+    free(want);
+    if (bad) fail_msg("%d code points lower-case differently from Python", bad);
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 2) {
@@ -153,6 +186,7 @@ int main(int argc, char **argv)
     json_path = argv[1];
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rules),
+        cmocka_unit_test(test_lower_all_code_points),
         cmocka_unit_test(test_hard_cases),
         cmocka_unit_test(test_val2017_captions),
     };
