@@ -21,6 +21,7 @@ int  sn_dist_initialized(void);
 int  sn_dist_allreduce_sum_f32(float *buf, size_t n);
 int  sn_dist_allreduce_sum_f64(double *buf, size_t n);
 int  sn_dist_allreduce_sum_i64(int64_t *buf, size_t n);
+int  sn_dist_allreduce_max_f64(double *buf, size_t n);
 int  sn_dist_bcast_f32(float *buf, size_t n, int root);
 int  sn_dist_barrier(void);
 

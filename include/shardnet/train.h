@@ -47,6 +47,7 @@ typedef struct sn_train_result {
     double   samples_per_s;
     double   t_data, t_forward, t_backward, t_allreduce, t_optim;   /* rank 0, seconds */
     uint64_t params_hash;
+    double   peak_rss_mb;                   /* largest peak resident memory of any rank */
 } sn_train_result_t;
 
 void sn_train_defaults(sn_train_config_t *c);

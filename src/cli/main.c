@@ -243,10 +243,11 @@ int main(int argc, char **argv)
         sn_train_result_t r;
         rc = sn_train_mnist(&c, &r);
         if (!rc && sn_dist_rank() == 0)
-            printf("shardnet: done: %lld steps in %.1f s (%.0f samples/s), test accuracy %.2f%%\n"
+            printf("shardnet: done: %lld steps in %.1f s (%.0f samples/s), test accuracy %.2f%%, "
+                   "peak memory per rank %.0f MB\n"
                    "shardnet: time per phase (rank 0): data %.1f s, forward %.1f s, backward %.1f s, "
                    "allreduce %.1f s, optimizer %.1f s\n",
-                   (long long)r.steps, r.seconds, r.samples_per_s, 100.0 * r.test_accuracy, r.t_data,
+                   (long long)r.steps, r.seconds, r.samples_per_s, 100.0 * r.test_accuracy, r.peak_rss_mb, r.t_data,
                    r.t_forward, r.t_backward, r.t_allreduce, r.t_optim);
         if (rc == SN_ENUMERIC && c.min_accuracy > 0 && r.test_total > 0 && r.test_accuracy < c.min_accuracy) {
             if (sn_dist_rank() == 0) fprintf(stderr, "shardnet: %s\n", sn_error_message());

@@ -74,6 +74,13 @@ int sn_dist_allreduce_sum_f64(double *buf, size_t n)
     return SN_OK;
 }
 
+int sn_dist_allreduce_max_f64(double *buf, size_t n)
+{
+    if (g_size == 1) return SN_OK;
+    MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD));
+    return SN_OK;
+}
+
 int sn_dist_allreduce_sum_i64(int64_t *buf, size_t n)
 {
     if (g_size == 1) return SN_OK;

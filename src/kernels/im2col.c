@@ -36,9 +36,11 @@ void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, 
                     const float *src = xc + (size_t)ih * W;
                     int off = kj - P;   /* output column ow reads input column ow*S + off */
                     for (int ow = 0; ow < lo; ow++) dst[ow] = 0.0f;
-                    if (S == 1 && hi > lo)
-                        memcpy(dst + lo, src + lo + off, (size_t)(hi - lo) * sizeof(float));
-                    else
+                    if (S == 1) {
+                        /* rows are short (tens of floats): an inline loop beats memcpy calls */
+                        #pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow + off];
+                    } else
                         for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * S + off];
                     for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
                 }
@@ -67,5 +69,39 @@ void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K,
                         for (int ow = lo; ow < hi; ow++) dst[ow * S + off] += src[ow];
                     }
                 }
+            }
+}
+
+/* Length of the run of row (ki, kj) that lies inside the plane of H*W floats. */
+static int wide_len(int H, int W, int ki, int kj, int OH)
+{
+    int start = ki * W + kj, n = OH * W;
+    return start + n <= H * W ? n : H * W - start;
+}
+
+void sn_im2col_wide(float *col, const float *x, int C, int H, int W, int K, int OH)
+{
+    int n = OH * W;
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) {
+                float *row = col + (size_t)((c * K + ki) * K + kj) * n;
+                int len = wide_len(H, W, ki, kj, OH);
+                memcpy(row, x + (size_t)c * H * W + ki * W + kj, (size_t)len * sizeof(float));
+                for (int i = len; i < n; i++) row[i] = 0.0f;
+            }
+}
+
+void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int OH)
+{
+    int n = OH * W;
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) {
+                const float *row = col + (size_t)((c * K + ki) * K + kj) * n;
+                float *d = dx + (size_t)c * H * W + ki * W + kj;
+                int len = wide_len(H, W, ki, kj, OH);
+                #pragma omp simd
+                for (int i = 0; i < len; i++) d[i] += row[i];
             }
 }

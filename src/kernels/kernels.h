@@ -22,6 +22,14 @@ void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, 
 /* The adjoint of sn_im2col: dx (C,H,W) += folded col. */
 void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K, int S, int P, int OH, int OW);
 
+/* Stride 1, no padding, "wide" columns: row (c,ki,kj) of col (C*K*K, OH*W) is the contiguous
+ * run x[c, ki, kj ...] of OH*W floats, i.e. outputs are computed for all W columns of each
+ * output row and the last K-1 of every row are junk, to be ignored. One copy per row instead
+ * of OH short ones; the run is zero-filled where it would pass the end of the plane. */
+void sn_im2col_wide(float *col, const float *x, int C, int H, int W, int K, int OH);
+/* Adjoint of sn_im2col_wide: dx (C,H,W) += folded col (junk columns must hold zeros). */
+void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int OH);
+
 /* Sets the number of OpenMP threads of every kernel, GEMMs included. */
 void sn_kernels_set_threads(int n);
 int  sn_kernels_threads(void);

@@ -9,30 +9,58 @@ typedef struct {
     int32_t *argmax;   /* (max_batch, C, OH, OW): flat index into the sample's (C,H,W) */
 } maxpool_t;
 
-/* x (B,C,H,W) -> y (B,C,OH,OW) */
+/* Max of one window, as PyTorch picks it: the first maximum wins, a NaN replaces anything
+ * (so the last NaN wins). Returns
+ * the flat index (within the channel plane) of the chosen element. */
+static inline int window_max(const float *xc, int W, int r0, int c0, int K, float *out)
+{
+    int best = r0 * W + c0;
+    float v = xc[best];
+    for (int ki = 0; ki < K; ki++) {
+        const float *row = xc + (size_t)(r0 + ki) * W + c0;
+        for (int kj = 0; kj < K; kj++)
+            if (row[kj] > v || row[kj] != row[kj]) {
+                v = row[kj];
+                best = (r0 + ki) * W + c0 + kj;
+            }
+    }
+    *out = v;
+    return best;
+}
+
+/* x (B,C,H,W) -> y (B,C,OH,OW); argmax keeps the chosen input of every output */
 static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
     (void)ctx;
     maxpool_t *m = (maxpool_t *)l;
-    #pragma omp parallel for collapse(2) schedule(static) if (SN_PARALLEL_WORTH((size_t)B * l->out_size * m->K * m->K))
-    for (int b = 0; b < B; b++)
-        for (int c = 0; c < m->C; c++) {
-            const float *xc = x + (size_t)b * l->in_size + (size_t)c * m->H * m->W;
-            size_t o = (size_t)b * l->out_size + (size_t)c * m->OH * m->OW;
-            for (int oh = 0; oh < m->OH; oh++)
-                for (int ow = 0; ow < m->OW; ow++, o++) {
-                    int best = (oh * m->S) * m->W + ow * m->S;
-                    float v = xc[best];
-                    for (int ki = 0; ki < m->K; ki++)
-                        for (int kj = 0; kj < m->K; kj++) {
-                            int idx = (oh * m->S + ki) * m->W + ow * m->S + kj;
-                            /* first maximum wins; NaN propagates, as in PyTorch */
-                            if (xc[idx] > v || xc[idx] != xc[idx]) { v = xc[idx]; best = idx; }
-                        }
-                    l->output[o] = v;
-                    m->argmax[o] = c * m->H * m->W + best;
+    int C = m->C, H = m->H, W = m->W, K = m->K, S = m->S, OH = m->OH, OW = m->OW;
+    long planes = (long)B * C;
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * l->in_size))
+    for (long pl = 0; pl < planes; pl++) {
+        const float *xc = x + (size_t)pl * H * W;
+        float *y = l->output + (size_t)pl * OH * OW;
+        int32_t *am = m->argmax + (size_t)pl * OH * OW;
+        int base = (int)(pl % C) * H * W;
+        if (K == 2 && S == 2) {
+            /* the common case, unrolled: four candidates in reading order */
+            for (int oh = 0; oh < OH; oh++) {
+                const float *r0 = xc + (size_t)(2 * oh) * W, *r1 = r0 + W;
+                for (int ow = 0; ow < OW; ow++) {
+                    int j = 2 * ow, idx = 2 * oh * W + j;
+                    float v = r0[j];
+                    if (r0[j + 1] > v || r0[j + 1] != r0[j + 1]) { v = r0[j + 1]; idx = 2 * oh * W + j + 1; }
+                    if (r1[j] > v || r1[j] != r1[j])             { v = r1[j];     idx = (2 * oh + 1) * W + j; }
+                    if (r1[j + 1] > v || r1[j + 1] != r1[j + 1]) { v = r1[j + 1]; idx = (2 * oh + 1) * W + j + 1; }
+                    y[oh * OW + ow] = v;
+                    am[oh * OW + ow] = base + idx;
                 }
+            }
+            continue;
         }
+        for (int oh = 0; oh < OH; oh++)
+            for (int ow = 0; ow < OW; ow++)
+                am[oh * OW + ow] = base + window_max(xc, W, oh * S, ow * S, K, &y[oh * OW + ow]);
+    }
     return SN_OK;
 }
 

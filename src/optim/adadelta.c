@@ -25,19 +25,29 @@ int sn_adadelta_init(sn_adadelta_t *o, size_t n, float lr, float rho, float eps,
     return SN_OK;
 }
 
+/* One element of the update; inlined into a vectorised loop. */
+static inline void adadelta_one(float *restrict p, float *restrict v, float *restrict u, float g,
+                                float rho, float one_minus_rho, float eps, float lr)
+{
+    *v = *v * rho + one_minus_rho * g * g;
+    float std = sqrtf(*v + eps);
+    float d = sqrtf(*u + eps) / std * g;
+    *u = *u * rho + one_minus_rho * d * d;
+    *p += -lr * d;
+}
+
 void sn_adadelta_step(sn_adadelta_t *o, float *p, const float *g)
 {
     const float rho = o->rho, one_minus_rho = 1.0f - o->rho, eps = o->eps, lr = o->lr, wd = o->weight_decay;
-    float *v = o->square_avg, *u = o->acc_delta;
+    float *restrict v = o->square_avg, *restrict u = o->acc_delta, *restrict pr = p;
+    const float *restrict gr = g;
     long n = (long)o->n;
-    #pragma omp parallel for simd schedule(static) if (n >= 8192)
-    for (long i = 0; i < n; i++) {
-        float gi = wd != 0.0f ? g[i] + wd * p[i] : g[i];
-        v[i] = v[i] * rho + one_minus_rho * gi * gi;
-        float std = sqrtf(v[i] + eps);
-        float d = sqrtf(u[i] + eps) / std * gi;
-        u[i] = u[i] * rho + one_minus_rho * d * d;
-        p[i] += -lr * d;
+    if (wd != 0.0f) {
+        #pragma omp parallel for simd schedule(static) if (n >= 65536)
+        for (long i = 0; i < n; i++) adadelta_one(&pr[i], &v[i], &u[i], gr[i] + wd * pr[i], rho, one_minus_rho, eps, lr);
+    } else {
+        #pragma omp parallel for simd schedule(static) if (n >= 65536)
+        for (long i = 0; i < n; i++) adadelta_one(&pr[i], &v[i], &u[i], gr[i], rho, one_minus_rho, eps, lr);
     }
     o->steps++;
 }

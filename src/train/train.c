@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/resource.h>
 #include "shardnet/checkpoint.h"
 #include "shardnet/data.h"
 #include "shardnet/dist.h"
@@ -301,6 +302,9 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     r->samples_per_s = r->seconds > 0 ? (double)step * B / r->seconds : 0.0;
     if (!rc) rc = sn_dist_check_same(sn_params_hash(&m.params), "final parameters");
     r->params_hash = sn_params_hash(&m.params);
+    struct rusage ru;
+    r->peak_rss_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0.0;   /* KiB on Linux */
+    if (!rc) rc = sn_dist_allreduce_max_f64(&r->peak_rss_mb, 1);
     if (!rc && rank == 0)
         printf("shardnet: %lld steps, parameters identical on all %d ranks (hash %016llx)\n", (long long)step, P,
                (unsigned long long)r->params_hash);
