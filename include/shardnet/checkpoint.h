@@ -3,8 +3,11 @@
  *
  * Layout: /params/<name> float32 datasets with each tensor's shape (names as registered,
  * e.g. /params/conv1.weight [16,1,3,3]); optional /optim/square_avg and /optim/acc_delta
- * float32 [trainable floats] (Adadelta's two arenas); attributes on / : magic "shardnet",
- * format_version, shardnet_version, model, world_size, threads, seed, epoch, step.
+ * float32 [trainable floats] (Adadelta's two arenas, attribute steps); attributes on / :
+ * magic "shardnet", format_version, shardnet_version, and the fields of
+ * sn_checkpoint_info_t (model, world_size, threads, seed, epoch, epoch_step, step, batch,
+ * shuffle, global_shuffle, dropout, train_limit, loss_sum, loss_count, seconds, metrics).
+ * The RNG needs no state: every random number is a function of (seed, step, sample).
  * A file written by h5py with the /params/<name> datasets of PyTorch's state_dict (same
  * names and shapes) is a valid --init file. Files are written to a temporary name and
  * renamed, so an interrupted write never replaces a good file.
@@ -18,11 +21,19 @@
 #define SN_CHECKPOINT_MAGIC   "shardnet"
 #define SN_CHECKPOINT_VERSION 1
 
+/* Everything besides the arenas that a resumed run needs to continue exactly. */
 typedef struct sn_checkpoint_info {
     char     model[32];
     int      world_size, threads;
     uint64_t seed;
-    int64_t  epoch, step;
+    int64_t  epoch;               /* the epoch in progress, 1-based */
+    int64_t  epoch_step;          /* steps of that epoch already done */
+    int64_t  step;                /* optimizer steps done in total */
+    int      batch, shuffle, global_shuffle, dropout;
+    int64_t  train_limit;
+    double   loss_sum, loss_count; /* this epoch's loss so far (for its mean) */
+    double   seconds;              /* this epoch's training time so far */
+    char    *metrics;              /* JSON lines of the finished epochs; load: malloc'd or NULL */
 } sn_checkpoint_info_t;
 
 /* opt may be NULL (parameters only). */

@@ -21,6 +21,12 @@ int  sn_dist_initialized(void);
 int  sn_dist_allreduce_sum_f32(float *buf, size_t n);
 int  sn_dist_allreduce_sum_f64(double *buf, size_t n);
 int  sn_dist_allreduce_sum_i64(int64_t *buf, size_t n);
+/* The gradient allreduce of one training step, with a stall watchdog: every rank tells
+ * rank 0 that it reached step `step` (a small message), then all sum buf (non-blocking,
+ * polled). If the collective does not complete within timeout_s seconds (0: wait forever),
+ * the job ends with SN_ESTALL after a message naming the ranks that never reached
+ * the step (rank 0) or the step that did not complete (other ranks). */
+int  sn_dist_allreduce_step(float *buf, size_t n, int64_t step, double timeout_s);
 int  sn_dist_allreduce_max_f64(double *buf, size_t n);
 int  sn_dist_bcast_f32(float *buf, size_t n, int root);
 int  sn_dist_barrier(void);

@@ -18,6 +18,7 @@ enum {
     SN_EMPI     = -5,  /* an MPI call failed or ranks disagree */
     SN_ERANGE   = -6,  /* a value outside its valid range (labels, ids) */
     SN_ENUMERIC = -7,  /* NaN or Inf where a finite value was needed */
+    SN_ESTALL   = -8,  /* a rank stopped making progress */
 };
 
 /* Records "file:line: message" for the calling thread and returns code. */

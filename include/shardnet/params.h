@@ -12,6 +12,11 @@
 #include <stdint.h>
 
 #define SN_PARAM_NAME_MAX 64
+/* Floats right after the trainable prefix of the gradient arena that belong to no tensor:
+ * the trainer puts per-step values there (loss sum, error and stop flags) so that one
+ * allreduce of trainable_total + SN_PARAMS_SIDE_SLOTS floats carries them with the
+ * gradients, at no extra latency. */
+#define SN_PARAMS_SIDE_SLOTS 16
 #define SN_PARAM_MAX_DIMS 4
 
 typedef struct sn_param_spec {
@@ -29,7 +34,8 @@ typedef struct sn_params {
     sn_param_spec_t *specs;
     int              n, cap;
     size_t           total;            /* floats in each arena */
-    size_t           trainable_total;  /* the prefix holding trainable tensors */
+    size_t           trainable_total;  /* the prefix holding trainable tensors; the side
+                                          slots follow it, then non-trainable buffers */
     float           *values;
     float           *grads;
 } sn_params_t;

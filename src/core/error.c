@@ -36,6 +36,7 @@ const char *sn_error_name(int code)
     case SN_EMPI:     return "MPI error";
     case SN_ERANGE:   return "value out of range";
     case SN_ENUMERIC: return "non-finite value";
+    case SN_ESTALL:   return "stalled rank";
     default:          return "unknown error";
     }
 }

@@ -45,14 +45,18 @@ int sn_params_add(sn_params_t *p, const char *name, int ndim, const int *shape, 
 int sn_params_alloc(sn_params_t *p)
 {
     size_t off = 0;
-    for (int pass = 1; pass >= 0; pass--)      /* trainable first, then buffers */
+    for (int pass = 1; pass >= 0; pass--) {    /* trainable first, then buffers */
         for (int i = 0; i < p->n; i++)
             if (p->specs[i].trainable == pass) {
                 p->specs[i].offset = off;
                 /* 16-float alignment keeps every tensor on its own cache line */
                 off += (p->specs[i].count + 15) / 16 * 16;
-                if (pass) p->trainable_total = off;
             }
+        if (pass) {
+            p->trainable_total = off;
+            off += SN_PARAMS_SIDE_SLOTS;       /* travel with the gradients, see params.h */
+        }
+    }
     p->total = off;
     p->values = sn_alloc(off * sizeof(float), "the parameter arena");
     p->grads = sn_alloc(off * sizeof(float), "the gradient arena");

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <mpi.h>
 #include "shardnet/dist.h"
@@ -71,6 +72,66 @@ int sn_dist_allreduce_sum_f64(double *buf, size_t n)
 {
     if (g_size == 1) return SN_OK;
     MPI_TRY(MPI_Allreduce(MPI_IN_PLACE, buf, (int)n, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD));
+    return SN_OK;
+}
+
+#define TAG_ARRIVED 4711
+
+static void sleep_briefly(void)
+{
+    struct timespec ts = {0, 20000};   /* 20 us: polls stay cheap without spinning a core */
+    nanosleep(&ts, NULL);
+}
+
+int sn_dist_allreduce_step(float *buf, size_t n, int64_t step, double timeout_s)
+{
+    if (g_size == 1) return SN_OK;
+    if (n > (size_t)1 << 30) return sn_dist_allreduce_sum_f32(buf, n);
+    static int64_t *arrived;                 /* rank 0: the step each rank announced */
+    static MPI_Request *reqs;
+    if (!reqs) {
+        reqs = calloc((size_t)g_size + 1, sizeof *reqs);
+        arrived = calloc((size_t)g_size, sizeof *arrived);
+        if (!reqs || !arrived) return SN_FAIL(SN_ENOMEM, "allreduce watchdog: out of memory");
+    }
+    int nreq = 0;
+    int64_t mine = step;
+    if (g_rank == 0) {
+        for (int r = 1; r < g_size; r++)
+            MPI_TRY(MPI_Irecv(&arrived[r], 1, MPI_INT64_T, r, TAG_ARRIVED, MPI_COMM_WORLD, &reqs[nreq++]));
+    } else {
+        MPI_TRY(MPI_Isend(&mine, 1, MPI_INT64_T, 0, TAG_ARRIVED, MPI_COMM_WORLD, &reqs[nreq++]));
+    }
+    MPI_TRY(MPI_Iallreduce(MPI_IN_PLACE, buf, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD, &reqs[nreq++]));
+    double start = MPI_Wtime();
+    for (long polls = 0;; polls++) {
+        int done = 0;
+        MPI_TRY(MPI_Testall(nreq, reqs, &done, MPI_STATUSES_IGNORE));
+        if (done) break;
+        if (timeout_s > 0 && MPI_Wtime() - start > timeout_s) {
+            char late[256] = "";
+            if (g_rank == 0) {
+                for (int r = 1, k = 0; r < g_size && k < 16; r++) {
+                    int got = 0;
+                    MPI_Test(&reqs[r - 1], &got, MPI_STATUS_IGNORE);
+                    if (!got) {
+                        snprintf(late + strlen(late), sizeof late - strlen(late), "%s%d", k++ ? ", " : "", r);
+                    }
+                }
+                return SN_FAIL(SN_ESTALL, "stall: rank%s %s did not reach the gradient allreduce of step %lld "
+                               "within %.0f s", strchr(late, ',') ? "s" : "", late[0] ? late : "(unknown)",
+                               (long long)step, timeout_s);
+            }
+            return SN_FAIL(SN_ESTALL, "stall: the gradient allreduce of step %lld did not complete within "
+                           "%.0f s (another rank is late or gone)", (long long)step, timeout_s);
+        }
+        if (polls > 1000) sleep_briefly();   /* a long wait: stop burning the core */
+    }
+    if (g_rank == 0)
+        for (int r = 1; r < g_size; r++)
+            if (arrived[r] != step)
+                return SN_FAIL(SN_EMPI, "rank %d is at step %lld, rank 0 at %lld: ranks out of step",
+                               r, (long long)arrived[r], (long long)step);
     return SN_OK;
 }
 

@@ -79,7 +79,17 @@ int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta
             if (!rc) rc = attr_write(f, "threads", H5T_NATIVE_INT, &info->threads);
             if (!rc) rc = attr_write(f, "seed", H5T_NATIVE_UINT64, &info->seed);
             if (!rc) rc = attr_write(f, "epoch", H5T_NATIVE_INT64, &info->epoch);
+            if (!rc) rc = attr_write(f, "epoch_step", H5T_NATIVE_INT64, &info->epoch_step);
             if (!rc) rc = attr_write(f, "step", H5T_NATIVE_INT64, &info->step);
+            if (!rc) rc = attr_write(f, "batch", H5T_NATIVE_INT, &info->batch);
+            if (!rc) rc = attr_write(f, "shuffle", H5T_NATIVE_INT, &info->shuffle);
+            if (!rc) rc = attr_write(f, "global_shuffle", H5T_NATIVE_INT, &info->global_shuffle);
+            if (!rc) rc = attr_write(f, "dropout", H5T_NATIVE_INT, &info->dropout);
+            if (!rc) rc = attr_write(f, "train_limit", H5T_NATIVE_INT64, &info->train_limit);
+            if (!rc) rc = attr_write(f, "loss_sum", H5T_NATIVE_DOUBLE, &info->loss_sum);
+            if (!rc) rc = attr_write(f, "loss_count", H5T_NATIVE_DOUBLE, &info->loss_count);
+            if (!rc) rc = attr_write(f, "seconds", H5T_NATIVE_DOUBLE, &info->seconds);
+            if (!rc) rc = attr_write_str(f, "metrics", info->metrics ? info->metrics : "");
         }
     }
     if (H5Fclose(f) < 0 && !rc) rc = SN_FAIL(SN_EIO, "%s: cannot close (disk full?)", tmp);
@@ -133,6 +143,20 @@ static int attr_read(hid_t obj, const char *name, hid_t type, void *value)
     return rc < 0 ? SN_EFORMAT : SN_OK;
 }
 
+/* A fixed-length string attribute into out (truncated, always terminated). */
+static void read_str(hid_t f, const char *name, char *out, size_t n)
+{
+    out[0] = '\0';
+    if (H5Aexists(f, name) <= 0) return;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = H5Aget_type(a);
+    size_t len = H5Tget_size(t);
+    char *buf = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) ? calloc(len + 1, 1) : NULL;
+    if (buf && H5Aread(a, t, buf) >= 0) snprintf(out, n, "%s", buf);
+    free(buf);
+    H5Tclose(t);
+    H5Aclose(a);
+}
+
 int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
@@ -144,6 +168,7 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
     /* read into scratch copies: the live arenas change only if the whole file is good */
     float *vals = sn_alloc(p->total * sizeof(float), "checkpoint scratch");
     float *sq = NULL, *acc = NULL;
+    long opt_steps = 0;
     if (!vals) rc = SN_ENOMEM;
     hid_t g = rc ? -1 : H5Gopen2(f, "params", H5P_DEFAULT);
     if (!rc && g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
@@ -160,28 +185,53 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
         if (!rc && (!sq || !acc)) rc = SN_ENOMEM;
         if (!rc) rc = read_f32(g, path, "square_avg", 0, NULL, opt->n, sq);
         if (!rc) rc = read_f32(g, path, "acc_delta", 0, NULL, opt->n, acc);
-        long steps = 0;
-        if (!rc && attr_read(g, "steps", H5T_NATIVE_LONG, &steps)) rc = SN_FAIL(SN_EFORMAT, "%s: /optim has no steps attribute", path);
-        if (!rc) {
-            memcpy(opt->square_avg, sq, opt->n * sizeof(float));
-            memcpy(opt->acc_delta, acc, opt->n * sizeof(float));
-            opt->steps = steps;
-        }
+        if (!rc && attr_read(g, "steps", H5T_NATIVE_LONG, &opt_steps)) rc = SN_FAIL(SN_EFORMAT, "%s: /optim has no steps attribute", path);
         if (g >= 0) H5Gclose(g);
     }
     if (!rc && info) {
         memset(info, 0, sizeof *info);
-        hid_t t = H5Tcopy(H5T_C_S1);
-        H5Tset_size(t, sizeof info->model);
-        attr_read(f, "model", t, info->model);
-        H5Tclose(t);
+        char magic[16] = "";
+        int version = 0;
+        read_str(f, "magic", magic, sizeof magic);
+        attr_read(f, "format_version", H5T_NATIVE_INT, &version);
+        if (opt && (strcmp(magic, SN_CHECKPOINT_MAGIC) != 0 || version != SN_CHECKPOINT_VERSION))
+            rc = SN_FAIL(SN_EFORMAT, "%s: not a shardnet checkpoint of format %d (magic '%s', version %d)",
+                         path, SN_CHECKPOINT_VERSION, magic, version);
+        read_str(f, "model", info->model, sizeof info->model);
         attr_read(f, "world_size", H5T_NATIVE_INT, &info->world_size);
         attr_read(f, "threads", H5T_NATIVE_INT, &info->threads);
         attr_read(f, "seed", H5T_NATIVE_UINT64, &info->seed);
         attr_read(f, "epoch", H5T_NATIVE_INT64, &info->epoch);
+        attr_read(f, "epoch_step", H5T_NATIVE_INT64, &info->epoch_step);
         attr_read(f, "step", H5T_NATIVE_INT64, &info->step);
+        attr_read(f, "batch", H5T_NATIVE_INT, &info->batch);
+        attr_read(f, "shuffle", H5T_NATIVE_INT, &info->shuffle);
+        attr_read(f, "global_shuffle", H5T_NATIVE_INT, &info->global_shuffle);
+        attr_read(f, "dropout", H5T_NATIVE_INT, &info->dropout);
+        attr_read(f, "train_limit", H5T_NATIVE_INT64, &info->train_limit);
+        attr_read(f, "loss_sum", H5T_NATIVE_DOUBLE, &info->loss_sum);
+        attr_read(f, "loss_count", H5T_NATIVE_DOUBLE, &info->loss_count);
+        attr_read(f, "seconds", H5T_NATIVE_DOUBLE, &info->seconds);
+        if (H5Aexists(f, "metrics") > 0) {
+            hid_t a = H5Aopen(f, "metrics", H5P_DEFAULT), t = H5Aget_type(a);
+            size_t n = H5Tget_size(t);
+            info->metrics = calloc(n + 1, 1);
+            if (info->metrics && H5Aread(a, t, info->metrics) < 0) info->metrics[0] = '\0';
+            H5Tclose(t);
+            H5Aclose(a);
+        }
     }
-    if (!rc) memcpy(p->values, vals, p->total * sizeof(float));
+    if (!rc) {
+        memcpy(p->values, vals, p->total * sizeof(float));
+        if (opt) {
+            memcpy(opt->square_avg, sq, opt->n * sizeof(float));
+            memcpy(opt->acc_delta, acc, opt->n * sizeof(float));
+            opt->steps = opt_steps;
+        }
+    } else if (info) {
+        free(info->metrics);
+        info->metrics = NULL;
+    }
     sn_free(vals);
     sn_free(sq);
     sn_free(acc);
