@@ -13,7 +13,7 @@ Fixtures:
   seq_bn2d, seq_bn1d  BatchNorm2d / BatchNorm1d (affine, momentum 0.1): a training
                     forward+backward, then an evaluate forward+backward on new data
   seq_resblock      conv-bn-relu-conv-bn + 1x1 conv shortcut, ReLU, global average pool
-  seq_masked_nll    nll_loss(ignore_index=0) and cross-entropy on packed targets
+  seq_masked_nll    nll_loss(ignore_index=0), nll_loss and cross_entropy on packed targets
 """
 import os
 import sys
@@ -107,10 +107,10 @@ def batchnorm(name, bn, shape, seed):
         fx.add(f"{mode}_gy", gy)
         fx.add(f"{mode}_y", y)
         fx.add(f"{mode}_dx", x.grad)
-        fx.add(f"{mode}_dweight", bn.weight.grad)
-        fx.add(f"{mode}_dbias", bn.bias.grad)
-        fx.add(f"{mode}_running_mean", bn.running_mean)
-        fx.add(f"{mode}_running_var", bn.running_var)
+        fx.add(f"{mode}_dweight", bn.weight.grad.clone())  # zero_grad reuses the tensor
+        fx.add(f"{mode}_dbias", bn.bias.grad.clone())
+        fx.add(f"{mode}_running_mean", bn.running_mean.clone())
+        fx.add(f"{mode}_running_var", bn.running_var.clone())
     fx.write(os.path.join(OUT, f"seq_{name}.snfx"))
 
 
@@ -164,8 +164,11 @@ def masked_nll():
     (grad_i,) = torch.autograd.grad(loss_i, logp)
     lp = pack_padded_sequence(logp, lengths, batch_first=True, enforce_sorted=False).data
     tp = pack_padded_sequence(target, lengths, batch_first=True, enforce_sorted=False).data
-    loss_p = F.cross_entropy(lp, tp)   # log_softmax of log-probabilities is the identity
+    loss_p = F.nll_loss(lp, tp)
     (grad_p,) = torch.autograd.grad(loss_p, logp)
+    # cross-entropy on the packed scores: the same value (log_softmax of log-probabilities
+    # is the identity), though not the same gradient w.r.t. logp
+    loss_ce = F.cross_entropy(lp, tp)
     fx = Fixture()
     fx.add("logp", logp)
     fx.add("target", target.to(torch.int32))
@@ -174,6 +177,7 @@ def masked_nll():
     fx.add("grad_ignore", grad_i)
     fx.add("loss_packed", np.array([loss_p.item()]), dtype=np.float64)
     fx.add("grad_packed", grad_p)
+    fx.add("loss_packed_ce", np.array([loss_ce.item()]), dtype=np.float64)
     fx.write(os.path.join(OUT, "seq_masked_nll.snfx"))
 
 

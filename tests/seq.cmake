@@ -4,3 +4,4 @@
 sn_test(test_seq_lstm SOURCES test_seq_lstm.c)
 add_executable(bench_lstm bench_lstm.c)
 target_link_libraries(bench_lstm PRIVATE sn_testutil)
+sn_test(test_seq_layers SOURCES test_seq_layers.c)
