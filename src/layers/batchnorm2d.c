@@ -1,0 +1,166 @@
+/*
+ * batchnorm2d.c: per-channel batch normalisation with affine parameters over
+ * (B, C, HW): BatchNorm2d for NCHW images and, with HW = 1, BatchNorm1d(affine) over
+ * (B, C) for the encoder's embedding. One implementation serves both because the
+ * per-channel math is identical.
+ *
+ * Statistics and the parameter-gradient sums are accumulated in double, one channel per
+ * loop iteration (OpenMP static over channels), so results do not depend on the thread
+ * count. The moving statistics are non-trainable buffers in the parameter arena, so
+ * checkpoints carry them. Must not: allocate in forward/backward; touch the moving
+ * statistics in evaluate mode.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include "shardnet/sequence.h"
+#include "shardnet/layers.h"
+
+typedef struct {
+    sn_layer_t base;
+    int    C, HW;
+    float  alpha;
+    float *gamma, *beta, *dgamma, *dbeta;   /* (C) */
+    float *moving_mean, *moving_var;        /* (C), buffers */
+    float *mean, *rstd;                     /* (C), of the last forward */
+    int    used_batch_stats;
+} bn2d_t;
+
+/* x (B, C, HW) -> y (B, C, HW) */
+static int bn2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
+{
+    bn2d_t *m = (bn2d_t *)l;
+    int C = m->C, HW = m->HW;
+    size_t N = (size_t)B * HW;
+    m->used_batch_stats = ctx && ctx->training;
+    if (m->used_batch_stats && N < 2)
+        return SN_FAIL(SN_EINVAL, "BatchNorm '%s': training needs 2 or more values per channel, got %zu",
+                       l->name, N);
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float mean, rstd;
+        if (m->used_batch_stats) {
+            double s = 0.0, ss = 0.0;
+            for (int b = 0; b < B; b++) {
+                const float *xc = x + ((size_t)b * C + c) * HW;
+                for (int i = 0; i < HW; i++) s += xc[i];
+            }
+            double mu = s / (double)N;
+            for (int b = 0; b < B; b++) {
+                const float *xc = x + ((size_t)b * C + c) * HW;
+                for (int i = 0; i < HW; i++) {
+                    double d = xc[i] - mu;
+                    ss += d * d;
+                }
+            }
+            mean = (float)mu;
+            rstd = (float)(1.0 / sqrt(ss / (double)N + SN_BN_EPS));
+            m->moving_mean[c] = m->alpha * m->moving_mean[c] + (1.0f - m->alpha) * mean;
+            m->moving_var[c] = m->alpha * m->moving_var[c] + (1.0f - m->alpha) * (float)(ss / (double)(N - 1));
+        } else {
+            mean = m->moving_mean[c];
+            rstd = (float)(1.0 / sqrt((double)m->moving_var[c] + SN_BN_EPS));
+        }
+        m->mean[c] = mean;
+        m->rstd[c] = rstd;
+        float a = m->gamma[c] * rstd, sh = m->beta[c] - mean * a;
+        for (int b = 0; b < B; b++) {
+            const float *xc = x + ((size_t)b * C + c) * HW;
+            float *yc = l->output + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) yc[i] = xc[i] * a + sh;
+        }
+    }
+    return SN_OK;
+}
+
+/* xhat = (x - mean) rstd; dgamma += sum dy xhat; dbeta += sum dy;
+ * training: dx = gamma rstd (dy - mean(dy) - xhat mean(dy xhat));  evaluate: dx = gamma rstd dy */
+static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
+{
+    (void)ctx;
+    bn2d_t *m = (bn2d_t *)l;
+    int C = m->C, HW = m->HW;
+    double N = (double)B * HW;
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float mean = m->mean[c], rstd = m->rstd[c];
+        double sdy = 0.0, sdyx = 0.0;
+        for (int b = 0; b < B; b++) {
+            size_t o = ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                sdy += dy[o + i];
+                sdyx += (double)dy[o + i] * ((x[o + i] - mean) * rstd);
+            }
+        }
+        m->dgamma[c] += (float)sdyx;
+        m->dbeta[c] += (float)sdy;
+        if (!l->need_grad_input) continue;
+        double k = (double)m->gamma[c] * rstd;
+        double mdy = m->used_batch_stats ? sdy / N : 0.0, mdyx = m->used_batch_stats ? sdyx / N : 0.0;
+        for (int b = 0; b < B; b++) {
+            size_t o = ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                double xh = (x[o + i] - mean) * rstd;
+                l->grad_input[o + i] = (float)(k * (dy[o + i] - mdy - xh * mdyx));
+            }
+        }
+    }
+    return SN_OK;
+}
+
+static void bn2d_reset(sn_layer_t *l, uint64_t seed)
+{
+    (void)seed;
+    bn2d_t *m = (bn2d_t *)l;
+    for (int c = 0; c < m->C; c++) {
+        m->gamma[c] = 1.0f;
+        m->beta[c] = 0.0f;
+        m->moving_mean[c] = 0.0f;
+        m->moving_var[c] = 1.0f;
+    }
+}
+
+static void bn2d_destroy(sn_layer_t *l)
+{
+    bn2d_t *m = (bn2d_t *)l;
+    sn_free(m->mean);
+    sn_free(m->rstd);
+}
+
+static const sn_layer_ops_t bn2d_ops = {"BatchNorm", bn2d_forward, bn2d_backward, bn2d_reset, bn2d_destroy};
+
+static sn_layer_t *bn_new(sn_params_t *params, const char *name, int ndim, const int *shape, int C, int HW,
+                          float alpha, int max_batch)
+{
+    bn2d_t *m = calloc(1, sizeof *m);
+    if (!m) { SN_FAIL(SN_ENOMEM, "BatchNorm: out of memory"); return NULL; }
+    m->C = C;
+    m->HW = HW;
+    m->alpha = alpha;
+    char pn[SN_PARAM_NAME_MAX];
+    if (sn_layer_setup(&m->base, &bn2d_ops, name, max_batch, ndim, shape, ndim, shape, 1, 1)) goto fail;
+    if (!(m->mean = sn_alloc((size_t)C * sizeof(float), "batch mean"))) goto fail;
+    if (!(m->rstd = sn_alloc((size_t)C * sizeof(float), "batch rstd"))) goto fail;
+    sn_layer_param_name(pn, sizeof pn, &m->base, "weight");
+    if (sn_params_add(params, pn, 1, &C, &m->gamma, &m->dgamma)) goto fail;
+    sn_layer_param_name(pn, sizeof pn, &m->base, "bias");
+    if (sn_params_add(params, pn, 1, &C, &m->beta, &m->dbeta)) goto fail;
+    sn_layer_param_name(pn, sizeof pn, &m->base, "running_mean");
+    if (sn_params_add(params, pn, 1, &C, &m->moving_mean, NULL)) goto fail;
+    sn_layer_param_name(pn, sizeof pn, &m->base, "running_var");
+    if (sn_params_add(params, pn, 1, &C, &m->moving_var, NULL)) goto fail;
+    return &m->base;
+fail:
+    sn_layer_free(&m->base);
+    return NULL;
+}
+
+sn_layer_t *sn_batchnorm2d_new(sn_params_t *params, const char *name, int C, int H, int W, float alpha,
+                               int max_batch)
+{
+    return bn_new(params, name, 3, (int[]){C, H, W}, C, H * W, alpha, max_batch);
+}
+
+sn_layer_t *sn_batchnorm1d_new(sn_params_t *params, const char *name, int n, float alpha, int max_batch)
+{
+    return bn_new(params, name, 1, &n, n, 1, alpha, max_batch);
+}
