@@ -105,3 +105,23 @@ void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int
                 for (int i = 0; i < len; i++) d[i] += row[i];
             }
 }
+
+void sn_batch_to_channels(float *dst, const float *src, int B, int OC, int HW)
+{
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * OC * HW >= 32768)
+    for (int b = 0; b < B; b++)
+        for (int oc = 0; oc < OC; oc++)
+            memcpy(dst + ((size_t)oc * B + b) * HW, src + ((size_t)b * OC + oc) * HW, (size_t)HW * sizeof(float));
+}
+
+void sn_channels_to_batch(float *dst, const float *src, int B, int OC, int HW, const float *bias)
+{
+    #pragma omp parallel for collapse(2) schedule(static) if ((size_t)B * OC * HW >= 32768)
+    for (int b = 0; b < B; b++)
+        for (int oc = 0; oc < OC; oc++) {
+            const float *s = src + ((size_t)oc * B + b) * HW;
+            float *d = dst + ((size_t)b * OC + oc) * HW;
+            float bv = bias ? bias[oc] : 0.0f;
+            for (int i = 0; i < HW; i++) d[i] = s[i] + bv;
+        }
+}

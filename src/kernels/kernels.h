@@ -30,6 +30,10 @@ void sn_im2col_wide(float *col, const float *x, int C, int H, int W, int K, int 
 /* Adjoint of sn_im2col_wide: dx (C,H,W) += folded col (junk columns must hold zeros). */
 void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int OH);
 
+/* Swap of the two leading axes: dst (OC, B, HW) from src (B, OC, HW), and back (+ bias[oc]). */
+void sn_batch_to_channels(float *dst, const float *src, int B, int OC, int HW);
+void sn_channels_to_batch(float *dst, const float *src, int B, int OC, int HW, const float *bias);
+
 /* Sets the number of OpenMP threads of every kernel, GEMMs included. */
 void sn_kernels_set_threads(int n);
 int  sn_kernels_threads(void);

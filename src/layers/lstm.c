@@ -25,7 +25,6 @@
 #include "shardnet/sequence.h"
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
-#include "kernels/gemm_det.h"
 
 typedef struct {
     int    in;                          /* F_k: input_size for layer 0, H above */
@@ -99,11 +98,11 @@ static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int
     int H = m->H, H4 = 4 * m->H;
     size_t BH = (size_t)B * H;
     fill_bias(v->gates, v, T * B, H4);
-    sn_gemm_det(0, 1, T * B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, v->gates, H4);
+    sn_gemm(0, 1, T * B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, v->gates, H4);
     for (int t = 0; t < T; t++) {
         float *Gt = v->gates + (size_t)t * B * H4;
         const float *hprev = v->hs + (size_t)t * BH;
-        if (t > 0 || !zero_h0) sn_gemm_det(0, 1, B, H4, H, 1.0f, hprev, H, v->w_hh, H, 1.0f, Gt, H4);
+        if (t > 0 || !zero_h0) sn_gemm(0, 1, B, H4, H, 1.0f, hprev, H, v->w_hh, H, 1.0f, Gt, H4);
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
         float *ct = v->cs + (size_t)t * BH, *tct = v->tcs + (size_t)t * BH;
         float *ht = v->hs + (size_t)(t + 1) * BH;
@@ -167,7 +166,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
     for (int t = T - 1; t >= 0; t--) {
         float *dGt = m->dg + (size_t)t * B * H4;
         if (t < T - 1)   /* the gradient that reaches h_t through step t+1's W_hh */
-            sn_gemm_det(0, 0, B, H, H4, 1.0f, dGt + (size_t)B * H4, H4, v->w_hh, H, 0.0f, m->dh_rec, H);
+            sn_gemm(0, 0, B, H, H4, 1.0f, dGt + (size_t)B * H4, H4, v->w_hh, H, 0.0f, m->dh_rec, H);
         const float *Gt = v->gates + (size_t)t * B * H4;
         const float *tct = v->tcs + (size_t)t * BH;
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
@@ -198,7 +197,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
             }
         }
     }
-    if (dh0) sn_gemm_det(0, 0, B, H, H4, 1.0f, m->dg, H4, v->w_hh, H, 0.0f, dh0, H);
+    if (dh0) sn_gemm(0, 0, B, H, H4, 1.0f, m->dg, H4, v->w_hh, H, 0.0f, dh0, H);
     if (dc0) memcpy(dc0, m->dc, BH * sizeof(float));
     /* Bias gradients: a column sum over T*B rows, in row order per column. */
     int rows = T * B;
@@ -209,7 +208,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
         v->db_ih[j] += (float)s;
         v->db_hh[j] += (float)s;
     }
-    sn_gemm_det(1, 0, H4, H, rows, 1.0f, m->dg, H4, v->hs, H, 1.0f, v->dw_hh, H);
+    sn_gemm(1, 0, H4, H, rows, 1.0f, m->dg, H4, v->hs, H, 1.0f, v->dw_hh, H);
 }
 
 int sn_lstm_backward_seq(sn_layer_t *l, const float *dy, const float *dh_n, const float *dc_n,
@@ -229,10 +228,10 @@ int sn_lstm_backward_seq(sn_layer_t *l, const float *dy, const float *dh_n, cons
         level_backward(m, v, dY, dh_n ? dh_n + k * BH : NULL, dc_n ? dc_n + k * BH : NULL,
                        dh0 ? dh0 + k * BH : NULL, dc0 ? dc0 + k * BH : NULL);
         const float *X = k > 0 ? m->lv[k - 1].hs + BH : m->xt;
-        sn_gemm_det(1, 0, H4, v->in, T * B, 1.0f, m->dg, H4, X, v->in, 1.0f, v->dw_ih, v->in);
+        sn_gemm(1, 0, H4, v->in, T * B, 1.0f, m->dg, H4, X, v->in, 1.0f, v->dw_ih, v->in);
         if (k == 0 && !l->need_grad_input) break;
         float *dX = m->dbuf[(m->L - k) & 1];   /* never the buffer dY points into */
-        sn_gemm_det(0, 0, T * B, v->in, H4, 1.0f, m->dg, H4, v->w_ih, v->in, 0.0f, dX, v->in);
+        sn_gemm(0, 0, T * B, v->in, H4, 1.0f, m->dg, H4, v->w_ih, v->in, 0.0f, dX, v->in);
         dY = dX;
     }
     if (l->need_grad_input) sn_channels_to_batch(l->grad_input, dY, B, T, m->F, NULL);
@@ -255,8 +254,8 @@ int sn_lstm_step(sn_layer_t *l, const float *x, float *h, float *c, int B)
         float *hk = h + k * BH, *ck = c + k * BH;
         /* the same operations in the same order as level_forward */
         fill_bias(m->step_g, v, B, H4);
-        sn_gemm_det(0, 1, B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, m->step_g, H4);
-        sn_gemm_det(0, 1, B, H4, H, 1.0f, hk, H, v->w_hh, H, 1.0f, m->step_g, H4);
+        sn_gemm(0, 1, B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, m->step_g, H4);
+        sn_gemm(0, 1, B, H4, H, 1.0f, hk, H, v->w_hh, H, 1.0f, m->step_g, H4);
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             size_t o = (size_t)b * H;
