@@ -29,6 +29,7 @@ int  sn_dist_allreduce_sum_i64(int64_t *buf, size_t n);
 int  sn_dist_allreduce_step(float *buf, size_t n, int64_t step, double timeout_s);
 int  sn_dist_allreduce_max_f64(double *buf, size_t n);
 int  sn_dist_bcast_f32(float *buf, size_t n, int root);
+int  sn_dist_bcast_f64(double *buf, size_t n, int root);
 int  sn_dist_barrier(void);
 
 /* Every rank passes its status; returns the first non-zero status in rank order (0 if

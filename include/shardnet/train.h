@@ -8,6 +8,13 @@
  * allreduce sums them. Every rank runs the same number of steps per epoch:
  * min over ranks of floor(shard rows / local batch); the rows left over are not used in
  * that epoch (a different set each epoch, since shards are reshuffled).
+ *
+ * Every step's gradient allreduce also carries each rank's loss, error flag and stop
+ * request, so all ranks leave the loop at the same step: on an error anywhere (with the
+ * failing rank named), on a non-finite loss or gradient, or on SIGTERM/SIGINT/SIGUSR1 at
+ * any rank (then a checkpoint is written and the run ends with stopped_by_signal set).
+ * A resumed run continues bit for bit: the data order and dropout masks are functions of
+ * (seed, epoch, step, sample), and the checkpoint holds weights and optimizer state.
  */
 #ifndef SHARDNET_TRAIN_H
 #define SHARDNET_TRAIN_H
@@ -36,6 +43,10 @@ typedef struct sn_train_config {
     int64_t     train_limit;       /* use only the first N training rows (0: all) */
     int64_t     test_limit;        /* evaluate on the first N test rows (0: all) */
     double      min_accuracy;      /* fail (exit status 3) if the final accuracy is lower */
+    const char *checkpoint;        /* checkpoint file (rank 0 writes it; temp + rename) */
+    int64_t     checkpoint_every;  /* steps between checkpoints (0: only at the end and on signals) */
+    const char *resume;            /* continue the run stored in this checkpoint */
+    double      stall_timeout;     /* seconds a rank may wait for the others in a step (0: forever) */
 } sn_train_config_t;
 
 typedef struct sn_train_result {
@@ -48,6 +59,8 @@ typedef struct sn_train_result {
     double   t_data, t_forward, t_backward, t_allreduce, t_optim;   /* rank 0, seconds */
     uint64_t params_hash;
     double   peak_rss_mb;                   /* largest peak resident memory of any rank */
+    int      stopped_by_signal;             /* SIGTERM/SIGINT/SIGUSR1 ended the run early */
+    int      checkpoint_written;
 } sn_train_result_t;
 
 void sn_train_defaults(sn_train_config_t *c);

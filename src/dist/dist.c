@@ -156,6 +156,13 @@ int sn_dist_bcast_f32(float *buf, size_t n, int root)
     return SN_OK;
 }
 
+int sn_dist_bcast_f64(double *buf, size_t n, int root)
+{
+    if (g_size == 1) return SN_OK;
+    MPI_TRY(MPI_Bcast(buf, (int)n, MPI_DOUBLE, root, MPI_COMM_WORLD));
+    return SN_OK;
+}
+
 int sn_dist_barrier(void)
 {
     if (g_size == 1) return SN_OK;

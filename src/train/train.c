@@ -4,6 +4,7 @@
  * through dist/, everything HDF5 through data/ and checkpoint.c.
  */
 #include <math.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,120 @@ static void progress_show(progress_t *p, int epoch, int64_t step, int64_t steps,
     }
 }
 
+/* ---- signals -------------------------------------------------------------------------- */
+
+static volatile sig_atomic_t g_stop_signal;
+
+static void on_stop_signal(int sig) { g_stop_signal = sig; }
+
+typedef struct { struct sigaction term, intr, usr1; } saved_signals_t;
+
+static void catch_stop_signals(saved_signals_t *saved)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    g_stop_signal = 0;
+    sigaction(SIGTERM, &sa, &saved->term);
+    sigaction(SIGINT, &sa, &saved->intr);
+    sigaction(SIGUSR1, &sa, &saved->usr1);
+}
+
+static void restore_signals(const saved_signals_t *saved)
+{
+    sigaction(SIGTERM, &saved->term, NULL);
+    sigaction(SIGINT, &saved->intr, NULL);
+    sigaction(SIGUSR1, &saved->usr1, NULL);
+}
+
 /* ---- the training loop -------------------------------------------------------------- */
+
+/* Side slots of the gradient allreduce (see SN_PARAMS_SIDE_SLOTS). */
+enum { SLOT_LOSS, SLOT_ERROR, SLOT_STOP, SLOT_NONFINITE };
+
+typedef struct {
+    sn_model_t      m;
+    sn_adadelta_t   opt;
+    sn_image_set_t  data;
+    int             threads;
+    char           *metrics_text;   /* JSON lines of finished epochs (kept for checkpoints) */
+    size_t          metrics_len, metrics_cap;
+} run_t;
+
+static int save_checkpoint(const sn_train_config_t *c, run_t *run, int epoch, int64_t epoch_step, int64_t step,
+                           const double loss[2], double seconds)
+{
+    int rc = SN_OK;
+    if (sn_dist_rank() == 0) {
+        sn_checkpoint_info_t ci = {
+            .world_size = sn_dist_size(), .threads = run->threads, .seed = c->seed, .epoch = epoch,
+            .epoch_step = epoch_step, .step = step, .batch = c->batch, .shuffle = c->shuffle,
+            .global_shuffle = c->global_shuffle, .dropout = c->dropout, .train_limit = c->train_limit,
+            .loss_sum = loss[0], .loss_count = loss[1], .seconds = seconds, .metrics = run->metrics_text};
+        snprintf(ci.model, sizeof ci.model, "%s", run->m.name);
+        rc = sn_checkpoint_save(c->checkpoint, &run->m.params, &run->opt, &ci);
+    }
+    return sn_dist_agree(rc);
+}
+
+static void metrics_append(run_t *run, const char *line)
+{
+    size_t n = strlen(line);
+    if (run->metrics_len + n + 1 > run->metrics_cap) {
+        size_t cap = (run->metrics_cap + n + 1) * 2;
+        char *t = realloc(run->metrics_text, cap);
+        if (!t) return;   /* the metrics file still has the line; only a checkpoint would miss it */
+        run->metrics_text = t;
+        run->metrics_cap = cap;
+    }
+    memcpy(run->metrics_text + run->metrics_len, line, n + 1);
+    run->metrics_len += n;
+}
+
+/* Loads a checkpoint on rank 0, checks it belongs to this run, and shares it. */
+static int resume_from(const sn_train_config_t *c, run_t *run, sn_checkpoint_info_t *info)
+{
+    int rc = SN_OK;
+    memset(info, 0, sizeof *info);
+    if (sn_dist_rank() == 0) {
+        rc = sn_checkpoint_load(c->resume, &run->m.params, &run->opt, info);
+        const char *what = NULL;
+        long long had = 0, have = 0;
+        if (!rc && strcmp(info->model, run->m.name) != 0)
+            rc = SN_FAIL(SN_EFORMAT, "%s: a checkpoint of model '%s', this run trains '%s'", c->resume, info->model, run->m.name);
+        else if (!rc && info->seed != c->seed) what = "--seed", had = (long long)info->seed, have = (long long)c->seed;
+        else if (!rc && info->batch != c->batch) what = "--batch", had = info->batch, have = c->batch;
+        else if (!rc && info->shuffle != c->shuffle) what = "--no-shuffle", had = !info->shuffle, have = !c->shuffle;
+        else if (!rc && info->global_shuffle != c->global_shuffle)
+            what = "--global-shuffle", had = info->global_shuffle, have = c->global_shuffle;
+        else if (!rc && info->dropout != c->dropout) what = "--no-dropout", had = !info->dropout, have = !c->dropout;
+        else if (!rc && info->train_limit != c->train_limit) what = "--train-limit", had = info->train_limit, have = c->train_limit;
+        if (what)
+            rc = SN_FAIL(SN_EINVAL, "%s: the checkpoint was made with %s %lld, this run has %lld; resume with the "
+                         "same settings", c->resume, what, had, have);
+    }
+    SN_TRY(sn_dist_agree(rc));
+    double hdr[6] = {(double)info->epoch, (double)info->epoch_step, (double)info->step,
+                     info->loss_sum, info->loss_count, info->seconds};
+    SN_TRY(sn_dist_bcast_f64(hdr, 6, 0));
+    info->epoch = (int64_t)hdr[0];
+    info->epoch_step = (int64_t)hdr[1];
+    info->step = (int64_t)hdr[2];
+    info->loss_sum = hdr[3];
+    info->loss_count = hdr[4];
+    info->seconds = hdr[5];
+    SN_TRY(sn_dist_bcast_f32(run->m.params.values, run->m.params.total, 0));
+    SN_TRY(sn_dist_bcast_f32(run->opt.square_avg, run->opt.n, 0));
+    SN_TRY(sn_dist_bcast_f32(run->opt.acc_delta, run->opt.n, 0));
+    run->opt.steps = (long)info->step;
+    if (info->metrics) {
+        metrics_append(run, info->metrics);
+        free(info->metrics);
+        info->metrics = NULL;
+    }
+    return SN_OK;
+}
 
 int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
 {
@@ -146,20 +260,27 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     int rank = sn_dist_rank(), P = sn_dist_size(), B = c->batch;
     if (B < P) return SN_FAIL(SN_EINVAL, "global batch %d is smaller than the %d ranks", B, P);
     if (c->epochs < 1) return SN_FAIL(SN_EINVAL, "epochs must be >= 1, got %d", c->epochs);
-    int threads = sn_train_set_threads(c->threads);
+    run_t run;
+    memset(&run, 0, sizeof run);
+    run.threads = sn_train_set_threads(c->threads);
 
     /* this rank's part of every global batch */
     int b_loc = B / P + (rank < B % P), b_max = B / P + (B % P != 0);
     int offset = rank * (B / P) + (rank < B % P ? rank : B % P);
 
-    sn_model_t m;
-    int rc = sn_mnist_convnet_new(&m, b_max, c->dropout ? 0.1f : 0.0f, c->dropout ? 0.25f : 0.0f);
-    SN_TRY(sn_dist_agree(rc));
-    sn_layer_reset(m.net, c->seed);
-    sn_checkpoint_info_t info;
-    if (c->init && rank == 0) rc = sn_checkpoint_load(c->init, &m.params, NULL, &info);
-    if ((rc = sn_dist_agree(rc))) goto out_model;
-    if ((rc = sn_dist_bcast_f32(m.params.values, m.params.total, 0))) goto out_model;
+    sn_model_t *m = &run.m;
+    int rc = sn_mnist_convnet_new(m, b_max, c->dropout ? 0.1f : 0.0f, c->dropout ? 0.25f : 0.0f);
+    if ((rc = sn_dist_agree(rc))) goto out;
+    size_t n_train = m->params.trainable_total;
+    if ((rc = sn_dist_agree(sn_adadelta_init(&run.opt, n_train, c->lr, c->rho, c->eps, c->weight_decay)))) goto out;
+    sn_layer_reset(m->net, c->seed);
+    if (c->init && rank == 0) rc = sn_checkpoint_load(c->init, &m->params, NULL, NULL);
+    if ((rc = sn_dist_agree(rc))) goto out;
+    if ((rc = sn_dist_bcast_f32(m->params.values, m->params.total, 0))) goto out;
+    sn_checkpoint_info_t at;
+    memset(&at, 0, sizeof at);
+    at.epoch = 1;
+    if (c->resume && (rc = resume_from(c, &run, &at))) goto out;
 
     /* data: this rank's shard (or everything, for a global permutation) */
     int64_t N = 0, first = 0, n_loc = 0;
@@ -169,10 +290,8 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         if (c->global_shuffle) n_loc = N;
         else sn_shard_range(N, rank, P, &first, &n_loc);
     }
-    sn_image_set_t data;
-    memset(&data, 0, sizeof data);
-    if (!rc) rc = sn_mnist_load(c->data, "train", first, n_loc, m.num_classes, &data);
-    if ((rc = sn_dist_agree(rc))) goto out_model;
+    if (!rc) rc = sn_mnist_load(c->data, "train", first, n_loc, m->num_classes, &run.data);
+    if ((rc = sn_dist_agree(rc))) goto out;
     int64_t steps = c->global_shuffle ? N / B : INT64_MAX;
     if (!c->global_shuffle)
         for (int q = 0; q < P; q++) {
@@ -183,138 +302,205 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         }
     if (steps < 1) {
         rc = SN_FAIL(SN_EINVAL, "%s: %lld training rows are fewer than one global batch of %d", c->data, (long long)N, B);
-        goto out_data;
+        goto out;
     }
 
-    sn_adadelta_t opt;
-    size_t n_train = m.params.trainable_total;
-    if ((rc = sn_adadelta_init(&opt, n_train, c->lr, c->rho, c->eps, c->weight_decay))) goto out_data;
-    size_t in_size = m.net->in_size;
+    size_t in_size = m->net->in_size;
     float *x = sn_alloc((size_t)b_max * in_size * sizeof(float), "input batch");
-    float *dlogp = sn_alloc((size_t)b_max * m.num_classes * sizeof(float), "loss gradient");
+    float *dlogp = sn_alloc((size_t)b_max * m->num_classes * sizeof(float), "loss gradient");
     int *y = calloc((size_t)b_max, sizeof *y);
     int64_t *ids = calloc((size_t)b_max, sizeof *ids), *rows = calloc((size_t)b_max, sizeof *rows);
     int64_t *perm = malloc((size_t)n_loc * sizeof *perm);
-    if (!x || !dlogp || !y || !ids || !rows || !perm) {
-        rc = SN_FAIL(SN_ENOMEM, "training buffers");
-        goto out_buffers;
-    }
     FILE *metrics = NULL, *loss_log = NULL;
-    if (rank == 0 && c->metrics && !(metrics = fopen(c->metrics, "w")))
-        rc = SN_FAIL(SN_EIO, "%s: cannot write the metrics file", c->metrics);
-    if (rank == 0 && !rc && c->loss_log && !(loss_log = fopen(c->loss_log, "w")))
+    if (!x || !dlogp || !y || !ids || !rows || !perm) rc = SN_FAIL(SN_ENOMEM, "training buffers");
+    if (!rc && rank == 0 && c->metrics) {
+        if (!(metrics = fopen(c->metrics, "w"))) rc = SN_FAIL(SN_EIO, "%s: cannot write the metrics file", c->metrics);
+        else if (run.metrics_text) fputs(run.metrics_text, metrics);   /* the epochs before the resume */
+    }
+    if (!rc && rank == 0 && c->loss_log && !(loss_log = fopen(c->loss_log, c->resume ? "a" : "w")))
         rc = SN_FAIL(SN_EIO, "%s: cannot write the loss log", c->loss_log);
-    if ((rc = sn_dist_agree(rc))) goto out_files;
+    if ((rc = sn_dist_agree(rc))) goto out_buffers;
 
     progress_t prog = {.mode = rank == 0 ? c->progress : SN_PROGRESS_NONE};
     prog.bar = prog.mode == SN_PROGRESS_AUTO && isatty(2);
-    if (rank == 0)
+    if (rank == 0) {
         printf("shardnet: training %s on %s: %d rank%s x %d thread%s, global batch %d, %lld steps/epoch, "
-               "%lld parameters, BLAS kernels %s\n", m.name, c->data, P, P > 1 ? "s" : "", threads,
-               threads > 1 ? "s" : "", B, (long long)steps, (long long)sn_params_count(&m.params), sn_blas_core());
+               "%lld parameters, BLAS kernels %s\n", m->name, c->data, P, P > 1 ? "s" : "", run.threads,
+               run.threads > 1 ? "s" : "", B, (long long)steps, (long long)sn_params_count(&m->params), sn_blas_core());
+        if (c->resume)
+            printf("shardnet: resumed from %s at epoch %lld, step %lld of the epoch (%lld steps done)\n", c->resume,
+                   (long long)at.epoch, (long long)at.epoch_step, (long long)at.step);
+        fflush(stdout);
+    }
 
-    int64_t step = 0;
+    saved_signals_t saved;
+    catch_stop_signals(&saved);
+    int64_t step = at.step;
     int stop = 0;
     const float scale = 1.0f / (float)B;
+    float *side = m->params.grads + n_train;
     int64_t interval = steps / 100 > 0 ? steps / 100 : 1;
-    for (int epoch = 1; epoch <= c->epochs && !stop; epoch++) {
+    for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         if (!c->shuffle) for (int64_t i = 0; i < n_loc; i++) perm[i] = i;
         else if (c->global_shuffle) sn_rng_permutation(perm, n_loc, c->seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 0);
         else sn_rng_permutation(perm, n_loc, c->seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 1 + (uint64_t)rank);
-        double t_epoch = sn_dist_wtime(), run_loss[2] = {0.0, 0.0}, epoch_loss[2] = {0.0, 0.0};
-        int64_t s;
-        for (s = 0; s < steps; s++) {
+        int resumed = epoch == at.epoch && c->resume;
+        int64_t s = resumed ? at.epoch_step : 0;
+        double t_epoch = sn_dist_wtime() - (resumed ? at.seconds : 0.0);
+        double run_loss[2] = {0.0, 0.0}, epoch_loss[2] = {resumed ? at.loss_sum : 0.0, resumed ? at.loss_count : 0.0};
+        for (; s < steps; s++) {
             if (c->max_steps > 0 && step >= c->max_steps) { stop = 1; break; }
             double t0 = sn_dist_wtime();
             const int64_t *src = c->global_shuffle ? perm + s * B + offset : perm + s * b_loc;
             memcpy(rows, src, (size_t)b_loc * sizeof *rows);
-            fill_batch(x, y, ids, &data, rows, b_loc);
+            fill_batch(x, y, ids, &run.data, rows, b_loc);
             sn_ctx_t ctx = {.training = 1, .seed = c->seed, .step = step, .sample_ids = ids};
             double t1 = sn_dist_wtime();
             double loss = 0.0;
-            rc = sn_layer_forward(m.net, &ctx, x, b_loc);
-            if (!rc) rc = sn_nll_forward(&loss, m.net->output, y, b_loc, m.num_classes);
+            int lrc = sn_layer_forward(m->net, &ctx, x, b_loc);
+            if (!lrc) lrc = sn_nll_forward(&loss, m->net->output, y, b_loc, m->num_classes);
             double t2 = sn_dist_wtime();
-            if (!rc) rc = sn_nll_backward(dlogp, y, b_loc, m.num_classes, scale);
-            if (!rc) rc = sn_layer_backward(m.net, &ctx, x, dlogp, b_loc);
-            if (rc) break;   /* a local error: agreed on after the loop, so no rank hangs */
+            if (!lrc) lrc = sn_nll_backward(dlogp, y, b_loc, m->num_classes, scale);
+            if (!lrc) lrc = sn_layer_backward(m->net, &ctx, x, dlogp, b_loc);
             double t3 = sn_dist_wtime();
-            if ((rc = sn_dist_allreduce_sum_f32(m.params.grads, n_train))) break;
+            /* a local failure still joins the allreduce, flagged, so that no rank hangs */
+            side[SLOT_LOSS] = (float)loss;
+            side[SLOT_ERROR] = lrc != 0;
+            side[SLOT_STOP] = g_stop_signal != 0;
+            side[SLOT_NONFINITE] = !isfinite(loss);
+            int arc = sn_dist_allreduce_step(m->params.grads, n_train + SN_PARAMS_SIDE_SLOTS, step, c->stall_timeout);
+            if (arc == SN_ESTALL) sn_dist_fail(arc, sn_error_message());   /* the others cannot be asked */
+            if (arc) { rc = arc; break; }
             double t4 = sn_dist_wtime();
-            sn_adadelta_step(&opt, m.params.values, m.params.grads);
-            sn_params_zero_grad(&m.params);
+            if (side[SLOT_ERROR] > 0.0f) {
+                rc = lrc ? lrc : SN_FAIL(SN_EMPI, "step %lld failed on another rank", (long long)step);
+                break;
+            }
+            double gsum = 0.0;
+            for (size_t i = 0; i < n_train; i++) gsum += m->params.grads[i];
+            if (side[SLOT_NONFINITE] > 0.0f || !isfinite(gsum)) {
+                rc = SN_FAIL(SN_ENUMERIC, "%s at step %lld (epoch %d): training stopped%s",
+                             side[SLOT_NONFINITE] > 0.0f ? "non-finite loss" : "non-finite gradient",
+                             (long long)step + 1, epoch, c->checkpoint ? "; the last checkpoint is kept" : "");
+                break;
+            }
+            double loss_g = side[SLOT_LOSS];
+            int stop_request = side[SLOT_STOP] > 0.0f;
+            sn_adadelta_step(&run.opt, m->params.values, m->params.grads);
+            sn_params_zero_grad(&m->params);
             double t5 = sn_dist_wtime();
             r->t_data += t1 - t0; r->t_forward += t2 - t1; r->t_backward += t3 - t2;
             r->t_allreduce += t4 - t3; r->t_optim += t5 - t4;
             step++;
-            run_loss[0] += loss;
-            run_loss[1] += b_loc;
-            if (c->loss_log) {   /* every rank has the flag: the reduce is collective */
-                double l[1] = {loss};
-                if ((rc = sn_dist_allreduce_sum_f64(l, 1))) break;
-                if (loss_log) fprintf(loss_log, "%lld %.9g\n", (long long)step, l[0] / B);
-            }
-            if (!isfinite(loss)) {
-                rc = SN_FAIL(SN_ENUMERIC, "loss is %g at step %lld", loss, (long long)step);
-                break;
-            }
+            run_loss[0] += loss_g;
+            run_loss[1] += B;
+            if (loss_log) fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / B);
             if (c->check_every > 0 && step % c->check_every == 0 &&
-                (rc = sn_dist_check_same(sn_params_hash(&m.params), "parameters"))) break;
+                (rc = sn_dist_check_same(sn_params_hash(&m->params), "parameters"))) break;
             if ((s + 1) % interval == 0 || s + 1 == steps) {
-                if ((rc = sn_dist_allreduce_sum_f64(run_loss, 2))) break;
                 epoch_loss[0] += run_loss[0];
                 epoch_loss[1] += run_loss[1];
-                int lines_due = (s + 1) % (interval * 10) == 0 || s + 1 == steps;
-                if (prog.bar || lines_due)
+                if (prog.bar || (s + 1) % (interval * 10) == 0 || s + 1 == steps)
                     progress_show(&prog, epoch, s + 1, steps, run_loss[0] / run_loss[1],
                                   (double)(s + 1) * B / (sn_dist_wtime() - t_epoch));
                 run_loss[0] = run_loss[1] = 0.0;
             }
+            int due = c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0;
+            if (due || stop_request) {
+                double acc[2] = {epoch_loss[0] + run_loss[0], epoch_loss[1] + run_loss[1]};
+                int done_epoch = s + 1 == steps;   /* a checkpoint at an epoch's end points at the next */
+                if (c->checkpoint &&
+                    (rc = save_checkpoint(c, &run, done_epoch ? epoch + 1 : epoch, done_epoch ? 0 : s + 1, step,
+                                          done_epoch ? (double[2]){0, 0} : acc,
+                                          done_epoch ? 0.0 : sn_dist_wtime() - t_epoch))) break;
+                r->checkpoint_written = c->checkpoint != NULL;
+                if (done_epoch && due) run.metrics_len += 0;   /* metrics of this epoch follow below */
+            }
+            if (stop_request) {
+                stop = 1;
+                r->stopped_by_signal = 1;
+                if (rank == 0) {
+                    printf("shardnet: stop requested by a signal: stopped after step %lld%s%s\n", (long long)step,
+                           c->checkpoint ? ", checkpoint written to " : " (no --checkpoint given: nothing saved)",
+                           c->checkpoint ? c->checkpoint : "");
+                    fflush(stdout);
+                }
+                break;
+            }
         }
-        if ((rc = sn_dist_agree(rc))) break;
-        if (run_loss[1] > 0) {   /* a partial interval left by --max-steps */
-            if ((rc = sn_dist_allreduce_sum_f64(run_loss, 2))) break;
-            epoch_loss[0] += run_loss[0];
-            epoch_loss[1] += run_loss[1];
+        if (rc || s < steps) {
+            if (!rc && stop && !r->stopped_by_signal) {   /* --max-steps inside an epoch: report the partial epoch */
+                r->seconds += sn_dist_wtime() - t_epoch;
+                r->train_loss = epoch_loss[1] + run_loss[1] > 0 ? (epoch_loss[0] + run_loss[0]) / (epoch_loss[1] + run_loss[1]) : NAN;
+                rc = sn_evaluate(m, c->data, "test", c->test_limit, &r->test_loss, &r->correct, &r->test_total);
+                r->test_accuracy = r->test_total ? (double)r->correct / (double)r->test_total : 0.0;
+                if (!rc && rank == 0)
+                    printf("Test set: Average loss: %.4f, Accuracy: %lld/%lld (%.0f%%)\n", r->test_loss,
+                           (long long)r->correct, (long long)r->test_total, 100.0 * r->test_accuracy);
+            }
+            break;
         }
         double secs = sn_dist_wtime() - t_epoch;
         r->seconds += secs;
         r->train_loss = epoch_loss[1] > 0 ? epoch_loss[0] / epoch_loss[1] : NAN;
-        double sps = (double)s * B / secs;
-        if ((rc = sn_evaluate(&m, c->data, "test", c->test_limit, &r->test_loss, &r->correct, &r->test_total))) break;
+        double sps = (double)steps * B / secs;
+        if ((rc = sn_evaluate(m, c->data, "test", c->test_limit, &r->test_loss, &r->correct, &r->test_total))) break;
         r->test_accuracy = (double)r->correct / (double)r->test_total;
+        char line[512];
+        snprintf(line, sizeof line,
+                 "{\"epoch\": %d, \"steps\": %lld, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
+                 "\"correct\": %lld, \"test_total\": %lld, \"seconds\": %.3f, \"samples_per_s\": %.1f, \"ranks\": %d, "
+                 "\"threads\": %d}\n", epoch, (long long)step, r->train_loss, r->test_loss, r->test_accuracy,
+                 (long long)r->correct, (long long)r->test_total, secs, sps, P, run.threads);
+        metrics_append(&run, line);
         if (rank == 0) {
             printf("Epoch %d: train loss %.4f, %.1f s, %.0f samples/s\n", epoch, r->train_loss, secs, sps);
             printf("Test set: Average loss: %.4f, Accuracy: %lld/%lld (%.0f%%)\n", r->test_loss,
                    (long long)r->correct, (long long)r->test_total, 100.0 * r->test_accuracy);
             fflush(stdout);
             if (metrics) {
-                fprintf(metrics, "{\"epoch\": %d, \"steps\": %lld, \"train_loss\": %.6f, \"test_loss\": %.6f, "
-                        "\"test_accuracy\": %.6f, \"correct\": %lld, \"test_total\": %lld, \"seconds\": %.3f, "
-                        "\"samples_per_s\": %.1f, \"ranks\": %d, \"threads\": %d}\n",
-                        epoch, (long long)step, r->train_loss, r->test_loss, r->test_accuracy,
-                        (long long)r->correct, (long long)r->test_total, secs, sps, P, threads);
+                fputs(line, metrics);
                 fflush(metrics);
             }
         }
+        /* an epoch-end checkpoint written before this epoch's metrics existed: rewrite it */
+        if (c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0 &&
+            (rc = save_checkpoint(c, &run, epoch + 1, 0, step, (double[2]){0, 0}, 0.0))) break;
     }
+    restore_signals(&saved);
     r->steps = step;
-    r->samples_per_s = r->seconds > 0 ? (double)step * B / r->seconds : 0.0;
-    if (!rc) rc = sn_dist_check_same(sn_params_hash(&m.params), "final parameters");
-    r->params_hash = sn_params_hash(&m.params);
+    r->samples_per_s = r->seconds > 0 ? (double)(step - at.step) * B / r->seconds : 0.0;
+    if (rc) {
+        rc = sn_dist_agree(rc);
+        goto out_files;
+    }
+    if ((rc = sn_dist_check_same(sn_params_hash(&m->params), "final parameters"))) goto out_files;
+    r->params_hash = sn_params_hash(&m->params);
     struct rusage ru;
     r->peak_rss_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0.0;   /* KiB on Linux */
-    if (!rc) rc = sn_dist_allreduce_max_f64(&r->peak_rss_mb, 1);
-    if (!rc && rank == 0)
+    if ((rc = sn_dist_allreduce_max_f64(&r->peak_rss_mb, 1))) goto out_files;
+    if (rank == 0)
         printf("shardnet: %lld steps, parameters identical on all %d ranks (hash %016llx)\n", (long long)step, P,
                (unsigned long long)r->params_hash);
-    if (!rc && c->save) {
-        sn_checkpoint_info_t ci = {.world_size = P, .threads = threads, .seed = c->seed, .epoch = c->epochs, .step = step};
-        snprintf(ci.model, sizeof ci.model, "%s", m.name);
-        if (rank == 0) rc = sn_checkpoint_save(c->save, &m.params, &opt, &ci);
-        rc = sn_dist_agree(rc);
+    if (c->checkpoint && !r->stopped_by_signal) {
+        /* the end of the run: a checkpoint that a resume finds complete */
+        int fin = step >= (int64_t)c->epochs * steps || !(c->max_steps > 0);
+        (void)fin;
+        rc = save_checkpoint(c, &run, c->max_steps > 0 && step < (int64_t)c->epochs * steps ? (int)(step / steps) + 1 : c->epochs + 1,
+                             c->max_steps > 0 && step < (int64_t)c->epochs * steps ? step % steps : 0, step,
+                             (double[2]){0, 0}, 0.0);
+        if (rc) goto out_files;
+        r->checkpoint_written = 1;
     }
-    if (!rc && c->min_accuracy > 0 && r->test_accuracy < c->min_accuracy)
+    if (c->save) {
+        sn_checkpoint_info_t ci = {.world_size = P, .threads = run.threads, .seed = c->seed, .epoch = c->epochs,
+                                   .step = step, .batch = B, .shuffle = c->shuffle, .global_shuffle = c->global_shuffle,
+                                   .dropout = c->dropout, .train_limit = c->train_limit, .metrics = run.metrics_text};
+        snprintf(ci.model, sizeof ci.model, "%s", m->name);
+        if (rank == 0) rc = sn_checkpoint_save(c->save, &m->params, &run.opt, &ci);
+        if ((rc = sn_dist_agree(rc))) goto out_files;
+    }
+    if (c->min_accuracy > 0 && !r->stopped_by_signal && r->test_accuracy < c->min_accuracy)
         rc = SN_FAIL(SN_ENUMERIC, "test accuracy %.4f is below the required %.4f", r->test_accuracy, c->min_accuracy);
 out_files:
     if (metrics) fclose(metrics);
@@ -326,10 +512,10 @@ out_buffers:
     free(ids);
     free(rows);
     free(perm);
-    sn_adadelta_free(&opt);
-out_data:
-    sn_image_set_free(&data);
-out_model:
-    sn_model_free(&m);
+out:
+    free(run.metrics_text);
+    sn_adadelta_free(&run.opt);
+    sn_image_set_free(&run.data);
+    sn_model_free(m);
     return rc;
 }
