@@ -66,7 +66,8 @@ static void usage(FILE *f)
         "Grayscale, CMYK, palette and alpha images become RGB (alpha is dropped).\n"
         "\n"
         "  --in DIR          folder of source images\n"
-        "  --out DIR         output folder (created if missing; must differ from --in)\n"
+        "  --out DIR         output folder (created with its parents if missing; must\n"
+        "                    differ from --in)\n"
         "  --size S          output side in pixels (default 256)\n"
         "  --fast-decode     decode large JPEGs at libjpeg's DCT scale M/8, the smallest\n"
         "                    still >= S, before resampling: faster, not pixel-exact with PIL\n"
@@ -180,6 +181,20 @@ static int job_index(job_t *j)
     return 0;
 }
 
+/* mkdir -p: creates dir and its missing parents. */
+static int make_dirs(const char *dir)
+{
+    char buf[PATH_MAX];
+    if (snprintf(buf, sizeof buf, "%s", dir) >= (int)sizeof buf) { errno = ENAMETOOLONG; return -1; }
+    for (char *p = buf + 1; *p; p++) {
+        if (*p != '/') continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    return mkdir(buf, 0777) != 0 && errno != EEXIST ? -1 : 0;
+}
+
 /* Rank 0: lists the image files of the input folder (sorted) and prepares the output. */
 static int list_images(const opts_t *o, job_t *j)
 {
@@ -189,7 +204,7 @@ static int list_images(const opts_t *o, job_t *j)
     if (stat(o->in, &st) != 0) return SN_FAIL(SN_EIO, "--in %s: %s", o->in, strerror(errno));
     if (!S_ISDIR(st.st_mode)) return SN_FAIL(SN_EINVAL, "--in %s: not a folder", o->in);
     if (stat(o->out, &st) != 0) {
-        if (errno != ENOENT || mkdir(o->out, 0777) != 0)
+        if (errno != ENOENT || make_dirs(o->out) != 0)
             return SN_FAIL(SN_EIO, "--out %s: cannot create: %s", o->out, strerror(errno));
     } else if (!S_ISDIR(st.st_mode)) {
         return SN_FAIL(SN_EINVAL, "--out %s: exists and is not a folder", o->out);
@@ -316,9 +331,10 @@ static void print_progress(const progress_t *p, int total)
     double t = now_s() - p->t0;
     int64_t done = p->global[C_DONE] + p->global[C_SKIPPED] + p->global[C_FAILED];
     double rate = t > 0 ? (double)done / t : 0.0;
-    double eta = rate > 0 ? (double)(total - done) / rate : 0.0;
-    fprintf(stderr, "sn-resize: %lld/%d images (%.0f%%), %.1f images/s, ETA %.0f s\n", (long long)done,
-                total, total ? 100.0 * (double)done / total : 100.0, rate, eta);
+    char eta[32] = "?";
+    if (rate > 0) snprintf(eta, sizeof eta, "%.0f s", (double)(total - done) / rate);
+    fprintf(stderr, "sn-resize: %lld/%d images (%.0f%%), %.1f images/s, ETA %s\n", (long long)done, total,
+            total ? 100.0 * (double)done / total : 100.0, rate, eta);
 }
 
 /* One step of the progress exchange; only the thread that initialised MPI calls it.
