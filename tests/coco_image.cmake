@@ -7,9 +7,11 @@ target_link_libraries(test_coco_image PRIVATE dp_image)
 target_compile_definitions(test_coco_image PRIVATE COCO_MINI_DIR="${SN_COCO_MINI}")
 # Same executable, larger groups as their own ctest entries (each well under 20 s).
 add_test(NAME test_coco_image_coco COMMAND test_coco_image coco)
-add_test(NAME test_coco_image_coco_all COMMAND test_coco_image coco-all)
-set_tests_properties(test_coco_image_coco test_coco_image_coco_all PROPERTIES
-                     LABELS "unit" ENVIRONMENT "${SN_TEST_ENV}")
+set_tests_properties(test_coco_image_coco PROPERTIES LABELS "unit" ENVIRONMENT "${SN_TEST_ENV}")
+foreach(shard 0 1 2 3)
+  add_test(NAME test_coco_image_all_${shard} COMMAND test_coco_image coco-all ${shard} 4)
+  set_tests_properties(test_coco_image_all_${shard} PROPERTIES LABELS "unit" ENVIRONMENT "${SN_TEST_ENV}")
+endforeach()
 
 # ---- sn-resize ---------------------------------------------------------------------
 # An input folder of links: every 8th coco-mini val2017 image, generated edge cases
