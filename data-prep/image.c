@@ -421,6 +421,7 @@ typedef struct dp_decode {
     char                          png_msg[256];
     uint8_t                      *row;     /* one decoded row (or the whole interlaced PNG) */
     uint8_t                      *rgb;     /* one converted row */
+    char                          iobuf[1 << 16]; /* stdio buffer: libjpeg reads 4 KiB at a time */
     dp_resampler_t                rs;
     int                           rs_live;
 } dp_decode_t;
@@ -586,6 +587,7 @@ static int dp_load(const char *path, int S, int fast_decode, uint8_t *dst, int l
         rc = SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
         goto done;
     }
+    setvbuf(d->fp, d->iobuf, _IOFBF, sizeof d->iobuf);
     uint8_t magic[8] = {0};
     size_t got = fread(magic, 1, sizeof magic, d->fp);
     if (ferror(d->fp)) {
@@ -665,6 +667,7 @@ static void dp_jpeg_cerror_exit(j_common_ptr cinfo)
 typedef struct dp_encode {
     FILE                       *fp;
     char                        tmp[4096];
+    char                        iobuf[1 << 16]; /* one write for a typical 256 x 256 file */
     struct jpeg_compress_struct jpg;
     dp_jpeg_cerr_t              jerr;
     int                         jpg_live;
@@ -682,6 +685,7 @@ static int dp_encode_open(dp_encode_t *e, const char *path, const uint8_t *hwc, 
     dp_tmp_name(e->tmp, sizeof e->tmp, path);
     e->fp = fopen(e->tmp, "wb");
     if (!e->fp) return SN_FAIL(SN_EIO, "%s: cannot create %s: %s", path, e->tmp, strerror(errno));
+    setvbuf(e->fp, e->iobuf, _IOFBF, sizeof e->iobuf);
     return 0;
 }
 
