@@ -15,7 +15,7 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
 for a in "$@"; do
   case "$a" in
     --test) ;;
-    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy) ;;
+    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time) ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac

@@ -1,0 +1,121 @@
+# Checks of the sn-resize tool that need more than one command (cmake -P script).
+#   -DMODE=identical -DOUT=dir -DCOUNT=n : OUT/np1, np2, np4 hold the same n files, byte
+#       for byte, and no hidden temporary file.
+#   -DMODE=strict -DMPIEXEC=mpirun -DTOOL=sn-resize -DIN=dir -DOUT=dir : --strict exits 1
+#       on the unreadable files under 2 ranks and leaves no file of theirs; bad usage exits
+#       2 with a one-line message; --help exits 0; progress lines appear with --progress 0.
+cmake_minimum_required(VERSION 3.18)
+
+function(check_no_temporaries dir)
+  file(GLOB hidden ${dir}/.*)
+  if(hidden)
+    message(FATAL_ERROR "temporary files left in ${dir}: ${hidden}")
+  endif()
+endfunction()
+
+if(MODE STREQUAL "identical")
+  file(GLOB ref RELATIVE ${OUT}/np1 ${OUT}/np1/*)
+  list(LENGTH ref n)
+  if(NOT n EQUAL COUNT)
+    message(FATAL_ERROR "${OUT}/np1 holds ${n} files, expected ${COUNT}")
+  endif()
+  foreach(np 2 4)
+    file(GLOB other RELATIVE ${OUT}/np${np} ${OUT}/np${np}/*)
+    if(NOT "${other}" STREQUAL "${ref}")
+      message(FATAL_ERROR "np${np} wrote other files than np1:\n${other}\nvs\n${ref}")
+    endif()
+    foreach(f ${ref})
+      file(SHA256 ${OUT}/np1/${f} a)
+      file(SHA256 ${OUT}/np${np}/${f} b)
+      if(NOT a STREQUAL b)
+        message(FATAL_ERROR "${f} differs between 1 and ${np} ranks")
+      endif()
+    endforeach()
+    check_no_temporaries(${OUT}/np${np})
+  endforeach()
+  check_no_temporaries(${OUT}/np1)
+  foreach(bad truncated.jpg not_an_image.jpg README.txt)
+    if(EXISTS ${OUT}/np1/${bad})
+      message(FATAL_ERROR "${bad} was written although it is not a readable image")
+    endif()
+  endforeach()
+  # Outputs keep their content's format: the PNG named .jpg stays a PNG, JPEGs are JPEGs.
+  file(READ ${OUT}/np1/png_named.jpg head LIMIT 4 HEX)
+  file(READ ${OUT}/np1/gray.jpg head2 LIMIT 3 HEX)
+  if(NOT head STREQUAL "89504e47" OR NOT head2 STREQUAL "ffd8ff")
+    message(FATAL_ERROR "output formats: png_named.jpg starts ${head}, gray.jpg starts ${head2}")
+  endif()
+  message(STATUS "np1, np2, np4: ${n} identical files")
+
+elseif(MODE STREQUAL "strict")
+  # The input plus a large unreadable file, which the size-ordered deal hands out first.
+  file(REMOVE_RECURSE ${OUT} ${OUT}_in)
+  file(MAKE_DIRECTORY ${OUT}_in)
+  file(GLOB inputs RELATIVE ${IN} ${IN}/*)
+  foreach(f ${inputs})
+    file(CREATE_LINK ${IN}/${f} ${OUT}_in/${f} SYMBOLIC)
+  endforeach()
+  string(REPEAT "0123456789abcdef" 65536 garbage)
+  file(WRITE ${OUT}_in/big_garbage.jpg "${garbage}")
+  set(IN ${OUT}_in)
+  file(GLOB images ${IN}/*.jpg ${IN}/*.png)
+  list(LENGTH images total)
+  math(EXPR rest "${total} - 1")
+
+  # One rank, one thread: the first image fails and nothing else is attempted.
+  execute_process(COMMAND ${TOOL} --strict --threads 1 --in ${IN} --out ${OUT}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 1 OR NOT out MATCHES "resized 0 of ${total} images.* 1 failed, ${rest} not attempted"
+     OR NOT err MATCHES "error: [^\n]*big_garbage.jpg: not a JPEG or PNG file")
+    message(FATAL_ERROR "--strict, 1 thread: exit ${rc}, expected 1 and an immediate stop:\n${out}${err}")
+  endif()
+  check_no_temporaries(${OUT})
+
+  execute_process(COMMAND ${MPIEXEC} -np 2 --oversubscribe ${TOOL} --strict --progress 0 --in ${IN} --out ${OUT}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  message(STATUS "strict run: exit ${rc}\n${out}${err}")
+  if(NOT rc EQUAL 1)
+    message(FATAL_ERROR "--strict with unreadable files exited ${rc}, expected 1")
+  endif()
+  if(NOT err MATCHES "error: .*(truncated JPEG|not a JPEG or PNG file)")
+    message(FATAL_ERROR "--strict did not name the unreadable file and its problem")
+  endif()
+  if(NOT out MATCHES "[123] failed")
+    message(FATAL_ERROR "the summary does not count the failure")
+  endif()
+  foreach(bad truncated.jpg not_an_image.jpg big_garbage.jpg)
+    if(EXISTS ${OUT}/${bad})
+      message(FATAL_ERROR "--strict left ${OUT}/${bad} behind")
+    endif()
+  endforeach()
+  check_no_temporaries(${OUT})
+
+  # Default mode, one rank: progress lines and the skip messages name the files.
+  execute_process(COMMAND ${TOOL} --progress 0 --threads 2 --in ${IN} --out ${OUT}
+                  RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT err MATCHES "images/s, ETA" OR NOT err MATCHES "skipping: [^\n]*truncated.jpg: truncated JPEG"
+     OR NOT err MATCHES "skipping: [^\n]*not_an_image.jpg: not a JPEG or PNG file")
+    message(FATAL_ERROR "default run: exit ${rc}, expected 0 with progress and skip lines:\n${out}${err}")
+  endif()
+
+  # Usage: --help, a missing option, a bad value, the output folder being the input.
+  execute_process(COMMAND ${TOOL} --help RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+  if(NOT rc EQUAL 0 OR NOT out MATCHES "usage: sn-resize")
+    message(FATAL_ERROR "--help: exit ${rc}\n${out}${err}")
+  endif()
+  foreach(args "--in;${IN}" "--in;${IN};--out;${OUT};--size;0" "--in;${IN};--out;${OUT};--bogus")
+    execute_process(COMMAND ${TOOL} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 2 OR NOT err MATCHES "^sn-resize: [^\n]+\n$")
+      message(FATAL_ERROR "${args}: exit ${rc}, expected 2 and one line:\n${err}")
+    endif()
+  endforeach()
+  foreach(args "--in;${IN};--out;${IN}" "--in;${IN}/missing;--out;${OUT}")
+    execute_process(COMMAND ${TOOL} ${args} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE err)
+    if(NOT rc EQUAL 1 OR NOT err MATCHES "sn-resize: ")
+      message(FATAL_ERROR "${args}: exit ${rc}, expected 1 with a message:\n${err}")
+    endif()
+  endforeach()
+  file(REMOVE_RECURSE ${OUT} ${OUT}_in)
+else()
+  message(FATAL_ERROR "MODE must be identical or strict")
+endif()
