@@ -105,6 +105,7 @@ void print_errors(const char *kind, const char *layer, int trials, const err_sta
 int blas_core_unavailable(void)
 {
     const char *want = getenv("OPENBLAS_CORETYPE");
+    if (want && !*want) want = NULL;
     if (want && strcasecmp(want, "SkylakeX") == 0) {
         __builtin_cpu_init();
         if (!(__builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512bw") &&
