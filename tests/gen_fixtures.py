@@ -16,11 +16,21 @@ one thread, and the writer (fixture_io.py) emits tensors in insertion order. It 
 use any other random source (numpy, random) and must not change a file's content unless
 the test it feeds changes too. Needs Debian's python3-torch (1.13) under /usr/bin/python3;
 the tests themselves read only the committed files.
+
+Next to each float32 PyTorch result NAME the file holds NAME_f64: the same computation in
+float64 (torch .double() on the same float32 inputs, weights and hyper-parameters), exact
+to far below float32 precision, so the tests compare against the value itself and not
+against one float32 summation order. Where the value is a sum (dot products, reductions)
+NAME_mag (float32, rounded up) holds the float64 sum of the absolute values of its terms,
+with first-order propagation through the few elementwise operations around the sum: the
+scale of the rounding error any float32 evaluation order can make (test_parity.c).
 """
 import argparse
+import copy
 import os
 import sys
 
+import numpy as np
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -48,6 +58,48 @@ def run(layer, x, dy):
     return y.detach(), x.grad.detach()
 
 
+def add_exact(fx, name, exact, mag=None):
+    """The float64 value of float32 result NAME (added just before), stored as
+    NAME_d = float64 - float32 in float32: minus PyTorch's float32 rounding error, so
+    NAME + NAME_d is the float64 value to within 2^-24 of that error (far below any
+    float32 rounding), at half the size of float64. For a sum, NAME_mag: the magnitude,
+    rounded up to float32."""
+    ref = fx.items[-1] if fx.items[-1][0] == name else next(i for i in fx.items if i[0] == name)
+    ref32 = torch.from_numpy(ref[1]).double()
+    exact = exact.detach().double()
+    assert ref32.shape == exact.shape, name
+    fx.add(name + "_d", (exact - ref32).float())
+    if mag is not None:
+        mag = mag.detach().double()
+        m32 = mag.float()
+        m32 = torch.where(m32.double() < mag, torch.nextafter(m32, torch.tensor(float("inf"))), m32)
+        fx.add(name + "_mag", m32)
+
+
+def f32(v):
+    """A Python float rounded to float32, as shardnet receives a hyper-parameter."""
+    return float(torch.tensor(v, dtype=torch.float32).item())
+
+
+def abs_twin(layer):
+    """A float64 copy of a Linear/Conv2d layer with |W| and |b|: run on |x| with output
+    gradient |dy|, its output, input and parameter gradients are the magnitudes of the
+    terms of y, dx, dW and db."""
+    a = copy.deepcopy(layer).double()
+    with torch.no_grad():
+        for q in a.parameters():
+            q.abs_()
+            q.grad = None
+    return a
+
+
+def logsoftmax_mag(x):
+    """Magnitude of y = (x - max) - log(sum exp(x - max)), float64: the terms, and 1 for
+    the absolute error of the log of a sum with relative error (its argument is >= 1)."""
+    sh = x - x.max(dim=1, keepdim=True).values
+    return sh.abs() + torch.log(torch.exp(sh).sum(dim=1, keepdim=True)) + 1.0
+
+
 def softmax_dy(shape):
     """The reference suite's output gradient for (Log)SoftMax: 1 / normalised rand, up to
     1e5 (stored as dy_ref next to a plain uniform dy)."""
@@ -61,11 +113,17 @@ def gen_linear(fx):
         B, n_in, n_out = randint(2, 9), randint(3, 9), randint(3, 9)
         layer = torch.nn.Linear(n_in, n_out)
         x, dy = uniform((B, n_in), -10, 10), uniform((B, n_out), -10, 10)
+        l64, la = copy.deepcopy(layer).double(), abs_twin(layer)
         y, dx = run(layer, x, dy)
         p = f"t{t}."
         for name, v in (("x", x), ("w", layer.weight), ("b", layer.bias), ("dy", dy), ("y", y),
                         ("dx", dx), ("dw", layer.weight.grad), ("db", layer.bias.grad)):
             fx.add(p + name, v)
+        y64, dx64 = run(l64, x.double(), dy.double())
+        ya, dxa = run(la, x.double().abs(), dy.double().abs())
+        for name, v, m in (("y", y64, ya), ("dx", dx64, dxa), ("dw", l64.weight.grad, la.weight.grad),
+                           ("db", l64.bias.grad, la.bias.grad)):
+            add_exact(fx, p + name, v, m)
 
 
 def gen_softmax(fx, log):
@@ -77,6 +135,23 @@ def gen_softmax(fx, log):
         _, dx_ref = run(layer, x, dy_ref)
         for name, v in (("x", x), ("dy", dy), ("y", y), ("dx", dx), ("dy_ref", dy_ref), ("dx_ref", dx_ref)):
             fx.add(f"t{t}.{name}", v)
+        x64 = x.double()
+        y64, dx64 = run(layer, x64, dy.double())
+        _, dxr64 = run(layer, x64, dy_ref.double())
+        p = f"t{t}."
+        if log:
+            # y = x - lse; dx = dy - exp(y) sum(dy), exp(y) with the absolute error of y
+            my = logsoftmax_mag(x64)
+            add_exact(fx, p + "y", y64, my)
+            for name, g, v in (("dx", dy, dx64), ("dx_ref", dy_ref, dxr64)):
+                g = g.double().abs()
+                add_exact(fx, p + name, v, g + torch.exp(y64) * g.sum(dim=1, keepdim=True) * (1.0 + my))
+        else:
+            # y = e / sum(e): relative errors only; dx = y (dy - <dy, y>)
+            add_exact(fx, p + "y", y64)
+            for name, g, v in (("dx", dy, dx64), ("dx_ref", dy_ref, dxr64)):
+                g = g.double().abs()
+                add_exact(fx, p + name, v, y64 * (g + (g * y64).sum(dim=1, keepdim=True)))
 
 
 def gen_activation(fx, kind):
@@ -102,6 +177,45 @@ def gen_activation(fx, kind):
         y, dx = run(layer, x, dy)
         for name, v in (("x", x), ("dy", dy), ("y", y), ("dx", dx)):
             fx.add(p + name, v)
+        # elementwise: a few roundings relative to the value, no sums
+        y64, dx64 = run(layer, x.double(), dy.double())
+        add_exact(fx, p + "y", y64)
+        add_exact(fx, p + "dx", dx64)
+
+
+def bn_mags(x, dy, rm0, rv0, alpha, gamma, beta, rm, rv):
+    """Magnitudes of the BatchNorm quantities, float64, by first-order propagation through
+    mean, variance (two-pass or one-pass E[x^2] - mean^2: both are covered), 1/sqrt and the
+    normalisation. Returns a dict keyed like the fixture tensors."""
+    B = x.shape[0]
+    ax, ady = x.abs(), dy.abs()
+    mu, var = x.mean(dim=0), x.var(dim=0, unbiased=False)
+    r = 1.0 / torch.sqrt(var + BN_EPS)
+    xhat = (x - mu) * r
+    msq = (x * x).mean(dim=0)
+    # xhat = (x - mean) r: the subtraction's terms, and r's relative error from var's sum
+    m_xhat = (ax + ax.mean(dim=0)) * r + xhat.abs() * (msq + BN_EPS) / (var + BN_EPS)
+    g = gamma.abs() if gamma is not None else torch.ones_like(mu)
+    b = beta.abs() if beta is not None else torch.zeros_like(mu)
+    m = {}
+    m["y"] = g * m_xhat + b
+    # dx = g r (dy - mean(dy) - xhat mean(dy xhat)), xhat with its own error
+    m["dx"] = g * r * (ady + ady.mean(dim=0) + m_xhat * (ady * m_xhat).mean(dim=0))
+    m["rm"] = alpha * rm0.abs() + (1.0 - alpha) * ax.mean(dim=0)
+    m["rv"] = alpha * rv0.abs() + (1.0 - alpha) * msq * B / (B - 1)
+    m["dgamma"] = (ady * m_xhat).sum(dim=0)
+    m["dbeta"] = ady.sum(dim=0)
+    # evaluate: xhat = (x - rm) / sqrt(rv + eps) with the moving statistics just updated
+    # (their own rounding errors, m["rm"], m["rv"], carried along)
+    re = 1.0 / torch.sqrt(rv + BN_EPS)
+    xe = (x - rm) * re
+    rel = 1.0 + m["rv"] / (rv + BN_EPS)
+    m_xe = (ax + rm.abs() + m["rm"]) * re + xe.abs() * rel
+    m["y_eval"] = g * m_xe + b
+    m["dx_eval"] = ady * g * re * rel
+    m["dgamma_eval"] = (ady * m_xe).sum(dim=0)
+    m["dbeta_eval"] = ady.sum(dim=0)
+    return m
 
 
 def gen_batchnorm(fx, affine):
@@ -124,23 +238,44 @@ def gen_batchnorm(fx, affine):
             fx.add(p + "gamma", layer.weight)
             fx.add(p + "beta", layer.bias)
         x, dy = uniform((B, n), -5, 5), uniform((B, n), -5, 5)
-        layer.train()
-        y, dx = run(layer, x, dy)
-        for name, v in (("x", x), ("dy", dy), ("y", y), ("dx", dx),
-                        ("rm", layer.running_mean), ("rv", layer.running_var)):
-            fx.add(p + name, v)
+        l64 = copy.deepcopy(layer).double()   # before the training pass moves the statistics
+        rm0, rv0 = l64.running_mean.clone(), l64.running_var.clone()
+        ref = {}
+        for lay, xx, gg, out in ((layer, x, dy, None), (l64, x.double(), dy.double(), ref)):
+            lay.train()
+            y, dx = run(lay, xx, gg)
+            res = {"y": y, "dx": dx, "rm": lay.running_mean.clone(), "rv": lay.running_var.clone()}
+            if affine:
+                res["dgamma"], res["dbeta"] = lay.weight.grad.clone(), lay.bias.grad.clone()
+                lay.weight.grad = None
+                lay.bias.grad = None
+            lay.eval()
+            res["y_eval"], res["dx_eval"] = run(lay, xx, gg)
+            if affine:
+                res["dgamma_eval"], res["dbeta_eval"] = lay.weight.grad.clone(), lay.bias.grad.clone()
+            if out is None:
+                for name, v in (("x", x), ("dy", dy), ("y", res["y"]), ("dx", res["dx"]),
+                                ("rm", res["rm"]), ("rv", res["rv"])):
+                    fx.add(p + name, v)
+                if affine:
+                    fx.add(p + "dgamma", res["dgamma"])
+                    fx.add(p + "dbeta", res["dbeta"])
+                fx.add(p + "y_eval", res["y_eval"])
+                fx.add(p + "dx_eval", res["dx_eval"])
+                if affine:
+                    fx.add(p + "dgamma_eval", res["dgamma_eval"])
+                    fx.add(p + "dbeta_eval", res["dbeta_eval"])
+            else:
+                out.update(res)
+        a64 = torch.tensor(alpha, dtype=torch.float64)
+        mags = bn_mags(x.double(), dy.double(), rm0, rv0, a64,
+                       l64.weight.detach() if affine else None, l64.bias.detach() if affine else None,
+                       ref["rm"], ref["rv"])
+        names = ["y", "dx", "rm", "rv", "y_eval", "dx_eval"]
         if affine:
-            fx.add(p + "dgamma", layer.weight.grad)
-            fx.add(p + "dbeta", layer.bias.grad)
-            layer.weight.grad = None
-            layer.bias.grad = None
-        layer.eval()
-        y_eval, dx_eval = run(layer, x, dy)
-        fx.add(p + "y_eval", y_eval)
-        fx.add(p + "dx_eval", dx_eval)
-        if affine:
-            fx.add(p + "dgamma_eval", layer.weight.grad)
-            fx.add(p + "dbeta_eval", layer.bias.grad)
+            names += ["dgamma", "dbeta", "dgamma_eval", "dbeta_eval"]
+        for name in names:
+            add_exact(fx, p + name, ref[name], mags[name])
 
 
 def gen_nll(fx, unstable):
@@ -159,6 +294,16 @@ def gen_nll(fx, unstable):
             fx.add(p + "target", target)
             fx.add(p + "loss", loss.reshape(1))
             fx.add(p + "dp", prob.grad)
+            # float64 from the same float32 probabilities, clipped to the float32 bounds that
+            # the float32 computation uses (1 - 1e-15 is 1 in float32)
+            lo, hi = f32(NLL_UNSTABLE_EPS), f32(1 - NLL_UNSTABLE_EPS)
+            p64 = prob.detach().double().requires_grad_(True)
+            lp64 = torch.log(p64.clamp(lo, hi))
+            loss64 = torch.nn.NLLLoss()(lp64, target)
+            loss64.backward()
+            add_exact(fx, p + "loss", loss64.reshape(1),
+                      lp64.detach().gather(1, target[:, None]).abs().mean().reshape(1))
+            add_exact(fx, p + "dp", p64.grad)
         else:
             z = logits.clone().requires_grad_(True)
             logp = torch.log_softmax(z, dim=1)
@@ -171,6 +316,21 @@ def gen_nll(fx, unstable):
             fx.add(p + "loss", loss.reshape(1))
             fx.add(p + "dlogp", logp.grad)
             fx.add(p + "dlogits", z.grad)
+            # loss and dlogp from the same float32 log-probabilities; LogSoftMax on the logits
+            lp64 = logp.detach().double().requires_grad_(True)
+            loss64 = torch.nn.NLLLoss()(lp64, target)
+            loss64.backward()
+            add_exact(fx, p + "loss", loss64.reshape(1),
+                      lp64.detach().gather(1, target[:, None]).abs().mean().reshape(1))
+            add_exact(fx, p + "dlogp", lp64.grad)
+            z64 = logits.double().requires_grad_(True)
+            y64 = torch.log_softmax(z64, dim=1)
+            torch.nn.NLLLoss()(y64, target).backward()
+            my = logsoftmax_mag(logits.double())
+            add_exact(fx, p + "logp", y64.detach(), my)
+            g = lp64.grad.abs()
+            add_exact(fx, p + "dlogits", z64.grad,
+                      g + torch.exp(y64.detach()) * g.sum(dim=1, keepdim=True) * (1.0 + my))
 
 
 # B, C, H, W, OC, K, stride, pad
@@ -182,8 +342,8 @@ CONV_CASES = [
     (1, 4, 9, 7, 2, 3, 3, 0),      # stride 3 leaves rows unused
     (2, 2, 6, 6, 3, 2, 2, 1),      # even kernel with padding
     (2, 3, 11, 11, 4, 4, 2, 1),
-    (2, 1, 28, 28, 16, 3, 1, 0),   # MNIST ConvNet conv1
-    (2, 16, 26, 26, 32, 3, 1, 0),  # MNIST ConvNet conv2
+    (1, 1, 28, 28, 16, 3, 1, 0),   # MNIST ConvNet conv1 (one sample: the fixtures stay small)
+    (1, 16, 26, 26, 32, 3, 1, 0),  # MNIST ConvNet conv2
 ]
 
 # B, C, H, W, K, stride
@@ -205,12 +365,18 @@ def gen_conv2d(fx):
         x = uniform((B, C, H, W), -10, 10)
         OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
         dy = uniform((B, OC, OH, OW), -10, 10)
+        l64, la = copy.deepcopy(layer).double(), abs_twin(layer)
         y, dx = run(layer, x, dy)
         p = f"c{i}."
         fx.add(p + "geom", torch.tensor([B, C, H, W, OC, K, S, P], dtype=torch.int32))
         for name, v in (("x", x), ("w", layer.weight), ("b", layer.bias), ("dy", dy), ("y", y),
                         ("dx", dx), ("dw", layer.weight.grad), ("db", layer.bias.grad)):
             fx.add(p + name, v)
+        y64, dx64 = run(l64, x.double(), dy.double())
+        ya, dxa = run(la, x.double().abs(), dy.double().abs())
+        for name, v, m in (("y", y64, ya), ("dx", dx64, dxa), ("dw", l64.weight.grad, la.weight.grad),
+                           ("db", l64.bias.grad, la.bias.grad)):
+            add_exact(fx, p + name, v, m)
 
 
 def gen_maxpool2d(fx):
@@ -225,6 +391,11 @@ def gen_maxpool2d(fx):
         fx.add(p + "geom", torch.tensor([B, C, H, W, K, S], dtype=torch.int32))
         for name, v in (("x", x), ("dy", dy), ("y", y), ("dx", dx)):
             fx.add(p + name, v)
+        # y is a copy; dx sums the gradients of the windows an input is the maximum of
+        y64, dx64 = run(layer, x.double(), dy.double())
+        _, dxa = run(layer, x.double(), dy.double().abs())
+        add_exact(fx, p + "y", y64)
+        add_exact(fx, p + "dx", dx64, dxa)
 
 
 # lr, rho, eps, weight_decay; the first is the MNIST recipe's
@@ -242,6 +413,7 @@ def gen_adadelta(fx):
         p = f"c{i}."
         fx.add(p + "hp", torch.tensor([lr, rho, eps, wd], dtype=torch.float32))
         fx.add(p + "p0", w)
+        p0 = w.detach().clone()
         fx.add(p + "grads", grads)
         opt = torch.optim.Adadelta([w], lr=lr, rho=rho, eps=eps, weight_decay=wd, foreach=False)
         after = []
@@ -250,6 +422,21 @@ def gen_adadelta(fx):
             opt.step()
             after.append(w.detach().clone())
         fx.add(p + "p_steps", torch.stack(after))
+        # float64 with the float32 hyper-parameters shardnet is given; magnitude of p_s =
+        # p0 - sum of the updates: |p0| + sum of |update|
+        w64 = torch.nn.Parameter(p0.double())
+        opt = torch.optim.Adadelta([w64], lr=f32(lr), rho=f32(rho), eps=f32(eps), weight_decay=f32(wd),
+                                   foreach=False)
+        after, mags = [], []
+        mag = w64.detach().abs().clone()
+        for s in range(ADADELTA_STEPS):
+            prev = w64.detach().clone()
+            w64.grad = grads[s].double().clone()
+            opt.step()
+            mag = mag + (w64.detach() - prev).abs()
+            after.append(w64.detach().clone())
+            mags.append(mag.clone())
+        add_exact(fx, p + "p_steps", torch.stack(after), torch.stack(mags))
 
 
 GENERATORS = [

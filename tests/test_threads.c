@@ -216,6 +216,7 @@ static void test_threads_adadelta(void **state)
 
 int main(void)
 {
+    if (blas_core_unavailable()) return run_skipped_group();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_conv2d),
         cmocka_unit_test(test_threads_linear),
