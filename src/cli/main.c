@@ -15,6 +15,7 @@
 #include "shardnet/train.h"
 
 #define EXIT_BELOW_ACCURACY 3
+#define EXIT_STOPPED 4          /* a signal stopped the run after a checkpoint */
 
 static void usage_main(FILE *f)
 {
@@ -62,6 +63,17 @@ static void usage_train(FILE *f)
         "parallelism:\n"
         "  --threads N          OpenMP threads per rank [OMP_NUM_THREADS, else the rank's\n"
         "                       CPUs shared among the ranks of the node]\n"
+        "checkpoints and failures:\n"
+        "  --checkpoint FILE    write a checkpoint here (rank 0, temporary name + rename): at the\n"
+        "                       end, every --checkpoint-every steps, and when SIGTERM, SIGINT or\n"
+        "                       SIGUSR1 arrives (every rank then finishes the step, the run exits 4)\n"
+        "  --checkpoint-every N steps between checkpoints                           [0: none]\n"
+        "  --resume FILE        continue the run saved in FILE: same weights, optimizer state,\n"
+        "                       epoch and step; the result equals a run done in one go, bit for\n"
+        "                       bit, with the same ranks x threads (other rank counts continue from\n"
+        "                       the same step; with --global-shuffle they see the same samples)\n"
+        "  --stall-timeout S    a rank that waits more than S s for the others in a step ends the\n"
+        "                       job, naming the ranks that did not arrive (0: wait forever)  [30]\n"
         "output:\n"
         "  --save FILE          write the final parameters and optimizer state (HDF5)\n"
         "  --metrics FILE       one JSON line per epoch (loss, accuracy, time, samples/s)\n"
@@ -70,7 +82,8 @@ static void usage_train(FILE *f)
         "  --progress MODE      auto (a bar on a terminal, lines otherwise), lines, none [auto]\n"
         "  --min-accuracy X     exit with status 3 if the final test accuracy is below X\n"
         "\n"
-        "exit status: 0 success, 1 error, 2 bad usage, 3 accuracy below --min-accuracy\n");
+        "exit status: 0 success, 1 error, 2 bad usage, 3 accuracy below --min-accuracy,\n"
+        "             4 stopped by a signal (checkpoint written if --checkpoint was given)\n");
 }
 
 static void usage_eval(FILE *f)
@@ -112,7 +125,7 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 enum {
     O_DATA = 256, O_INIT, O_TRAIN_LIMIT, O_TEST_LIMIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_WD, O_SEED,
     O_MAX_STEPS, O_NO_SHUFFLE, O_GLOBAL_SHUFFLE, O_NO_DROPOUT, O_THREADS, O_SAVE, O_METRICS, O_LOSS_LOG,
-    O_CHECK_EVERY, O_PROGRESS, O_MIN_ACC, O_CHECKPOINT, O_SPLIT, O_HELP
+    O_CHECK_EVERY, O_PROGRESS, O_MIN_ACC, O_CHECKPOINT, O_SPLIT, O_HELP, O_CKPT_EVERY, O_RESUME, O_STALL
 };
 
 static const struct option train_opts[] = {
@@ -127,7 +140,9 @@ static const struct option train_opts[] = {
     {"metrics", required_argument, 0, O_METRICS}, {"loss-log", required_argument, 0, O_LOSS_LOG},
     {"check-every", required_argument, 0, O_CHECK_EVERY}, {"progress", required_argument, 0, O_PROGRESS},
     {"min-accuracy", required_argument, 0, O_MIN_ACC}, {"checkpoint", required_argument, 0, O_CHECKPOINT},
-    {"split", required_argument, 0, O_SPLIT}, {"help", no_argument, 0, O_HELP}, {0, 0, 0, 0}};
+    {"split", required_argument, 0, O_SPLIT}, {"help", no_argument, 0, O_HELP},
+    {"checkpoint-every", required_argument, 0, O_CKPT_EVERY}, {"resume", required_argument, 0, O_RESUME},
+    {"stall-timeout", required_argument, 0, O_STALL}, {0, 0, 0, 0}};
 
 /* Parses the options shared by train and eval. Returns 0, 1 for --help, -1 on bad usage. */
 static int parse(int argc, char **argv, sn_train_config_t *c, const char **checkpoint, const char **split)
@@ -165,7 +180,10 @@ static int parse(int argc, char **argv, sn_train_config_t *c, const char **check
             else { fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", optarg); return -1; }
             break;
         case O_MIN_ACC: if (parse_double("--min-accuracy", optarg, 0, 1, &d)) return -1; c->min_accuracy = d; break;
-        case O_CHECKPOINT: *checkpoint = optarg; break;
+        case O_CHECKPOINT: *checkpoint = optarg; c->checkpoint = optarg; break;
+        case O_CKPT_EVERY: if (parse_long("--checkpoint-every", optarg, 0, 1L << 50, &v)) return -1; c->checkpoint_every = v; break;
+        case O_RESUME: c->resume = optarg; break;
+        case O_STALL: if (parse_double("--stall-timeout", optarg, 0, 1e9, &d)) return -1; c->stall_timeout = d; break;
         case O_SPLIT: *split = optarg; break;
         case 'h': case O_HELP: return 1;
         default: return -1;
@@ -249,6 +267,10 @@ int main(int argc, char **argv)
                    "allreduce %.1f s, optimizer %.1f s\n",
                    (long long)r.steps, r.seconds, r.samples_per_s, 100.0 * r.test_accuracy, r.peak_rss_mb, r.t_data,
                    r.t_forward, r.t_backward, r.t_allreduce, r.t_optim);
+        if (!rc && r.stopped_by_signal) {
+            sn_dist_finalize();
+            return EXIT_STOPPED;
+        }
         if (rc == SN_ENUMERIC && c.min_accuracy > 0 && r.test_total > 0 && r.test_accuracy < c.min_accuracy) {
             if (sn_dist_rank() == 0) fprintf(stderr, "shardnet: %s\n", sn_error_message());
             sn_dist_finalize();

@@ -118,9 +118,12 @@ int sn_dist_allreduce_step(float *buf, size_t n, int64_t step, double timeout_s)
                         snprintf(late + strlen(late), sizeof late - strlen(late), "%s%d", k++ ? ", " : "", r);
                     }
                 }
+                if (!late[0])
+                    return SN_FAIL(SN_ESTALL, "stall: every rank reached step %lld, but its gradient allreduce did "
+                                   "not complete within %.0f s (a rank stopped inside it, or a link failed)",
+                                   (long long)step, timeout_s);
                 return SN_FAIL(SN_ESTALL, "stall: rank%s %s did not reach the gradient allreduce of step %lld "
-                               "within %.0f s", strchr(late, ',') ? "s" : "", late[0] ? late : "(unknown)",
-                               (long long)step, timeout_s);
+                               "within %.0f s", strchr(late, ',') ? "s" : "", late, (long long)step, timeout_s);
             }
             return SN_FAIL(SN_ESTALL, "stall: the gradient allreduce of step %lld did not complete within "
                            "%.0f s (another rank is late or gone)", (long long)step, timeout_s);

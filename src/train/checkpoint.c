@@ -159,6 +159,7 @@ static void read_str(hid_t f, const char *name, char *out, size_t n)
 
 int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info)
 {
+    if (info) memset(info, 0, sizeof *info);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     if (access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
     if (H5Fis_hdf5(path) <= 0) return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (truncated or corrupt?)", path);

@@ -31,6 +31,7 @@ void sn_train_defaults(sn_train_config_t *c)
     c->dropout = 1;
     c->check_every = 200;
     c->progress = SN_PROGRESS_AUTO;
+    c->stall_timeout = 30.0;
 }
 
 int sn_train_set_threads(int requested)
@@ -254,6 +255,23 @@ static int resume_from(const sn_train_config_t *c, run_t *run, sn_checkpoint_inf
     return SN_OK;
 }
 
+/* Fault injection for the failure tests: SHARDNET_FAULT="stall:RANK:STEP" makes that rank
+ * stop making progress before that step (it sleeps until killed). */
+static void maybe_inject_fault(int rank, int64_t step)
+{
+    static int parsed, fault_rank = -1;
+    static long long fault_step = -1;
+    if (!parsed) {
+        const char *f = getenv("SHARDNET_FAULT");
+        parsed = 1;
+        if (f && sscanf(f, "stall:%d:%lld", &fault_rank, &fault_step) != 2) fault_rank = -1;
+    }
+    if (rank == fault_rank && step == fault_step) {
+        fprintf(stderr, "shardnet[rank %d]: SHARDNET_FAULT: stalling before step %lld\n", rank, (long long)step);
+        for (;;) pause();
+    }
+}
+
 int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -350,6 +368,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         double run_loss[2] = {0.0, 0.0}, epoch_loss[2] = {resumed ? at.loss_sum : 0.0, resumed ? at.loss_count : 0.0};
         for (; s < steps; s++) {
             if (c->max_steps > 0 && step >= c->max_steps) { stop = 1; break; }
+            maybe_inject_fault(rank, step);
             double t0 = sn_dist_wtime();
             const int64_t *src = c->global_shuffle ? perm + s * B + offset : perm + s * b_loc;
             memcpy(rows, src, (size_t)b_loc * sizeof *rows);
@@ -394,7 +413,10 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             step++;
             run_loss[0] += loss_g;
             run_loss[1] += B;
-            if (loss_log) fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / B);
+            if (loss_log) {   /* flushed: people and tests follow it while the run goes on */
+                fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / B);
+                fflush(loss_log);
+            }
             if (c->check_every > 0 && step % c->check_every == 0 &&
                 (rc = sn_dist_check_same(sn_params_hash(&m->params), "parameters"))) break;
             if ((s + 1) % interval == 0 || s + 1 == steps) {
@@ -414,7 +436,6 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
                                           done_epoch ? (double[2]){0, 0} : acc,
                                           done_epoch ? 0.0 : sn_dist_wtime() - t_epoch))) break;
                 r->checkpoint_written = c->checkpoint != NULL;
-                if (done_epoch && due) run.metrics_len += 0;   /* metrics of this epoch follow below */
             }
             if (stop_request) {
                 stop = 1;
@@ -484,8 +505,6 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
                (unsigned long long)r->params_hash);
     if (c->checkpoint && !r->stopped_by_signal) {
         /* the end of the run: a checkpoint that a resume finds complete */
-        int fin = step >= (int64_t)c->epochs * steps || !(c->max_steps > 0);
-        (void)fin;
         rc = save_checkpoint(c, &run, c->max_steps > 0 && step < (int64_t)c->epochs * steps ? (int)(step / steps) + 1 : c->epochs + 1,
                              c->max_steps > 0 && step < (int64_t)c->epochs * steps ? step % steps : 0, step,
                              (double[2]){0, 0}, 0.0);
