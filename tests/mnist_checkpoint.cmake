@@ -15,3 +15,9 @@ foreach(mode kill stall stop)
   set_tests_properties(rank_${mode} PROPERTIES FIXTURES_REQUIRED mnist LABELS "mnist;mpi;failure"
                        ENVIRONMENT "${SN_TEST_ENV}")
 endforeach()
+
+# The Slurm batch script under a real single-node Slurm (root only: it starts the daemons).
+add_test(NAME slurm_requeue COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_requeue.sh ${PROJECT_SOURCE_DIR}
+         $<TARGET_FILE:shardnet_cli> ${SN_MNIST_H5} ${CMAKE_CURRENT_BINARY_DIR}/slurm-requeue)
+set_tests_properties(slurm_requeue PROPERTIES FIXTURES_REQUIRED mnist LABELS "mnist;mpi;slurm;checkpoint"
+                     ENVIRONMENT "${SN_TEST_ENV}" RUN_SERIAL TRUE SKIP_RETURN_CODE 77)
