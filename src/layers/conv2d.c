@@ -1,17 +1,24 @@
 /*
- * conv2d.c: 2-D convolution, one sample at a time: im2col into a per-thread column
- * buffer that stays in cache, then a single-threaded GEMM per sample, with OpenMP over
- * the samples of the batch.
+ * conv2d.c: 2-D convolution, one sample at a time with OpenMP over the samples of the
+ * batch; every GEMM is a single-threaded BLAS call on data that stays in cache.
  *
- * Stride 1 without padding (the MNIST convolutions) uses "wide" columns: outputs for all W
- * columns of each output row, so a column row is one contiguous copy of the input (see
- * sn_im2col_wide); the K-1 junk columns per row are dropped when the output is written and
- * are zero in the output gradient, so they change nothing.
+ * Three ways to lay out the work, chosen when the layer is built:
+ *  - im2col (any stride and padding): columns (C*K*K, OH*OW) in a per-thread buffer, one
+ *    GEMM against W (OC, C*K*K).
+ *  - wide im2col (stride 1, no padding, few input channels): outputs are computed for all
+ *    W columns of each output row, so a column row is one contiguous copy of the input
+ *    (sn_im2col_wide); the K-1 junk columns per row are dropped when the output is written
+ *    and are zero in the output gradient.
+ *  - shifted GEMMs (stride 1, no padding, C >= SHIFT_MIN_C): no columns at all. For each
+ *    kernel offset (ki, kj) the input plane seen from offset ki*W + kj *is* the column
+ *    matrix of that offset (C rows of stride H*W), so y += W[:, :, ki, kj] x_shifted is one
+ *    GEMM with K = C, over N = (OH-1)*W + OW wide positions (the last one read is the last
+ *    input element: nothing outside the sample is touched). The weight gradient of each
+ *    offset and the input gradient (accumulated at the shifted offsets) are GEMMs too.
  *
  * Determinism: the weight and bias gradients of each sample go to that sample's own
  * partial buffer and are summed in sample order afterwards, so the result has the same
- * bits whatever the thread count. The columns are recomputed in backward rather than
- * stored: that is cheaper than streaming C*K*K*OH*OW floats per sample through memory.
+ * bits whatever the thread count. Columns are recomputed in backward, not stored.
  */
 #include <math.h>
 #include <omp.h>
@@ -21,16 +28,20 @@
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
 
+enum { PLAN_IM2COL, PLAN_WIDE, PLAN_SHIFTED };
+#define SHIFT_MIN_C 8   /* below this, K = C GEMMs are too thin: use wide columns */
+
 typedef struct {
     sn_layer_t base;
     int C, H, W, OC, K, S, P, OH, OW;
-    float *w, *b, *dw, *db;   /* W (OC, C*K*K), b (OC) */
-    int    wide;              /* stride 1, no padding: wide columns */
-    int    NW;                /* columns per sample: OH*W if wide, else OH*OW */
-    float *col;               /* (threads, C*K*K, NW) */
+    int plan;
+    int NW;                   /* output positions per sample as computed: OH*W (wide), else OH*OW */
+    float *w, *b, *dw, *db;   /* W (OC, C, K, K), b (OC) */
+    float *wk;                /* shifted: W regrouped by offset, (K*K, OC, C) */
+    float *col;               /* (threads, C*K*K, NW): im2col and wide plans */
     float *ywide;             /* (threads, OC, NW): wide output / output gradient */
     float *dw_part;           /* (max_batch, OC*C*K*K + OC): per-sample weight and bias gradients */
-    int    threads;           /* column buffers allocated */
+    int    threads;           /* per-thread buffers allocated */
 } conv2d_t;
 
 /* Threads for a batch of B: never more than samples, buffers, or the current budget. */
@@ -41,77 +52,117 @@ static int team_size(const conv2d_t *m, int B)
     return nt < B ? nt : B;
 }
 
+/* wide (OC, OH*W) -> y (OC, OH, OW) + bias */
+static void narrow(const conv2d_t *m, float *y, const float *yw)
+{
+    for (int oc = 0; oc < m->OC; oc++)
+        for (int oh = 0; oh < m->OH; oh++) {
+            const float *src = yw + (size_t)oc * m->NW + (size_t)oh * m->W;
+            float *dst = y + ((size_t)oc * m->OH + oh) * m->OW;
+            for (int ow = 0; ow < m->OW; ow++) dst[ow] = src[ow] + m->b[oc];
+        }
+}
+
+/* dy (OC, OH, OW) -> wide (OC, OH*W) with zeros in the junk columns */
+static void widen(const conv2d_t *m, float *gw, const float *g)
+{
+    for (int oc = 0; oc < m->OC; oc++)
+        for (int oh = 0; oh < m->OH; oh++) {
+            float *dst = gw + (size_t)oc * m->NW + (size_t)oh * m->W;
+            memcpy(dst, g + ((size_t)oc * m->OH + oh) * m->OW, (size_t)m->OW * sizeof(float));
+            for (int w = m->OW; w < m->W; w++) dst[w] = 0.0f;
+        }
+}
+
 /* x (B,C,H,W) -> y (B,OC,OH,OW) */
 static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
     (void)ctx;
     conv2d_t *m = (conv2d_t *)l;
-    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, NW = m->NW;
-    int nt = team_size(m, B);
-    #pragma omp parallel for schedule(static) num_threads(nt)
+    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, NW = m->NW, KK = m->K * m->K;
+    int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    if (m->plan == PLAN_SHIFTED)   /* regroup W (OC, C, K, K) as (K*K, OC, C) */
+        for (int k = 0; k < KK; k++)
+            for (int oc = 0; oc < m->OC; oc++)
+                for (int c = 0; c < m->C; c++)
+                    m->wk[((size_t)k * m->OC + oc) * m->C + c] = m->w[((size_t)oc * m->C + c) * KK + k];
+    #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
     for (int b = 0; b < B; b++) {
         int t = omp_get_thread_num();
-        float *col = m->col + (size_t)t * CKK * NW;
         float *y = l->output + (size_t)b * l->out_size;
         const float *xb = x + (size_t)b * l->in_size;
-        if (!m->wide) {
+        float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
+        float *yw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
+        switch (m->plan) {
+        case PLAN_IM2COL:
             sn_im2col(col, HW, xb, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
             for (int oc = 0; oc < m->OC; oc++)
                 for (int i = 0; i < HW; i++) y[(size_t)oc * HW + i] = m->b[oc];
             sn_gemm(0, 0, m->OC, HW, CKK, 1.0f, m->w, CKK, col, HW, 1.0f, y, HW);
-            continue;
+            break;
+        case PLAN_WIDE:
+            sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
+            sn_gemm(0, 0, m->OC, NW, CKK, 1.0f, m->w, CKK, col, NW, 0.0f, yw, NW);
+            narrow(m, y, yw);
+            break;
+        case PLAN_SHIFTED:
+            for (int k = 0; k < KK; k++)
+                sn_gemm(0, 0, m->OC, N, m->C, 1.0f, m->wk + (size_t)k * m->OC * m->C, m->C,
+                        xb + (k / m->K) * m->W + k % m->K, plane, k ? 1.0f : 0.0f, yw, NW);
+            narrow(m, y, yw);
+            break;
         }
-        float *yw = m->ywide + (size_t)t * m->OC * NW;
-        sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
-        sn_gemm(0, 0, m->OC, NW, CKK, 1.0f, m->w, CKK, col, NW, 0.0f, yw, NW);
-        for (int oc = 0; oc < m->OC; oc++)
-            for (int oh = 0; oh < m->OH; oh++) {
-                const float *src = yw + (size_t)oc * NW + (size_t)oh * m->W;
-                float *dst = y + (size_t)oc * HW + (size_t)oh * m->OW;
-                for (int ow = 0; ow < m->OW; ow++) dst[ow] = src[ow] + m->b[oc];
-            }
     }
     return SN_OK;
 }
 
-/* dy (B,OC,OH,OW) -> dx (B,C,H,W); dW += sum_b dy_b col_b^T; db += sum dy */
+/* dy (B,OC,OH,OW) -> dx (B,C,H,W); dW += sum_b dW_b; db += sum dy */
 static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
 {
     (void)ctx;
     conv2d_t *m = (conv2d_t *)l;
-    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW;
-    int nt = team_size(m, B);
-    #pragma omp parallel for schedule(static) num_threads(nt)
+    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW, KK = m->K * m->K;
+    int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
     for (int b = 0; b < B; b++) {
         int t = omp_get_thread_num();
-        float *col = m->col + (size_t)t * CKK * NW;
         const float *g = dy + (size_t)b * l->out_size, *xb = x + (size_t)b * l->in_size;
         float *part = m->dw_part + (size_t)b * (nw + m->OC);
+        float *dx = l->need_grad_input ? l->grad_input + (size_t)b * l->in_size : NULL;
+        float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
+        float *gw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
         for (int oc = 0; oc < m->OC; oc++) {
             float s = 0.0f;
             for (int i = 0; i < HW; i++) s += g[(size_t)oc * HW + i];
             part[nw + oc] = s;
         }
-        if (m->wide) {   /* the output gradient, widened with zeros in the junk columns */
-            float *gw = m->ywide + (size_t)t * m->OC * NW;
-            for (int oc = 0; oc < m->OC; oc++)
-                for (int oh = 0; oh < m->OH; oh++) {
-                    float *dst = gw + (size_t)oc * NW + (size_t)oh * m->W;
-                    memcpy(dst, g + (size_t)oc * HW + (size_t)oh * m->OW, (size_t)m->OW * sizeof(float));
-                    for (int w = m->OW; w < m->W; w++) dst[w] = 0.0f;
-                }
-            g = gw;
-            sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
-        } else {
+        if (dx) memset(dx, 0, l->in_size * sizeof(float));
+        switch (m->plan) {
+        case PLAN_IM2COL:
             sn_im2col(col, HW, xb, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
-        }
-        sn_gemm(0, 1, m->OC, CKK, NW, 1.0f, g, NW, col, NW, 0.0f, part, CKK);
-        if (l->need_grad_input) {
-            float *dx = l->grad_input + (size_t)b * l->in_size;
-            sn_gemm(1, 0, CKK, NW, m->OC, 1.0f, m->w, CKK, g, NW, 0.0f, col, NW);
-            memset(dx, 0, l->in_size * sizeof(float));
-            if (m->wide) sn_col2im_wide(dx, col, m->C, m->H, m->W, m->K, m->OH);
-            else sn_col2im(dx, col, HW, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+            sn_gemm(0, 1, m->OC, CKK, HW, 1.0f, g, HW, col, HW, 0.0f, part, CKK);
+            if (!dx) break;
+            sn_gemm(1, 0, CKK, HW, m->OC, 1.0f, m->w, CKK, g, HW, 0.0f, col, HW);
+            sn_col2im(dx, col, HW, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+            break;
+        case PLAN_WIDE:
+            widen(m, gw, g);
+            sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
+            sn_gemm(0, 1, m->OC, CKK, NW, 1.0f, gw, NW, col, NW, 0.0f, part, CKK);
+            if (!dx) break;
+            sn_gemm(1, 0, CKK, NW, m->OC, 1.0f, m->w, CKK, gw, NW, 0.0f, col, NW);
+            sn_col2im_wide(dx, col, m->C, m->H, m->W, m->K, m->OH);
+            break;
+        case PLAN_SHIFTED:   /* partial weight gradient laid out (K*K, OC, C) */
+            widen(m, gw, g);
+            for (int k = 0; k < KK; k++) {
+                const float *xs = xb + (k / m->K) * m->W + k % m->K;
+                sn_gemm(0, 1, m->OC, m->C, N, 1.0f, gw, NW, xs, plane, 0.0f, part + (size_t)k * m->OC * m->C, m->C);
+                if (dx)   /* junk columns of gw are zero: they add nothing */
+                    sn_gemm(1, 0, m->C, N, m->OC, 1.0f, m->wk + (size_t)k * m->OC * m->C, m->C, gw, NW, 1.0f,
+                            dx + (xs - xb), plane);
+            }
+            break;
         }
     }
     /* sum the per-sample partials in sample order, in parallel over weights */
@@ -119,8 +170,12 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     for (int k = 0; k < nw + m->OC; k++) {
         float s = 0.0f;
         for (int b = 0; b < B; b++) s += m->dw_part[(size_t)b * (nw + m->OC) + k];
-        if (k < nw) m->dw[k] += s;
-        else m->db[k - nw] += s;
+        if (k >= nw) m->db[k - nw] += s;
+        else if (m->plan != PLAN_SHIFTED) m->dw[k] += s;
+        else {   /* (K*K, OC, C) -> (OC, C, K, K) */
+            int off = k / (m->OC * m->C), rest = k % (m->OC * m->C);
+            m->dw[(size_t)rest * KK + off] += s;
+        }
     }
     return SN_OK;
 }
@@ -140,6 +195,7 @@ static void conv2d_reset(sn_layer_t *l, uint64_t seed)
 static void conv2d_destroy(sn_layer_t *l)
 {
     conv2d_t *m = (conv2d_t *)l;
+    sn_free(m->wk);
     sn_free(m->col);
     sn_free(m->ywide);
     sn_free(m->dw_part);
@@ -163,14 +219,17 @@ sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, i
     m->OW = (W + 2 * pad - K) / stride + 1;
     if (sn_layer_setup(&m->base, &conv2d_ops, name, max_batch, 3, (int[]){C, H, W},
                        3, (int[]){OC, m->OH, m->OW}, 1, 1)) goto fail;
-    /* one column buffer per thread that may run (omp_set_num_threads may grow later: the
-     * forward/backward cap their team at m->threads) */
+    /* one buffer per thread that may run (the team is capped at m->threads) */
     m->threads = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
-    m->wide = stride == 1 && pad == 0 && K > 1;
-    m->NW = m->wide ? m->OH * W : m->OH * m->OW;
+    int unpadded = stride == 1 && pad == 0 && K > 1;
+    m->plan = !unpadded ? PLAN_IM2COL : (C >= SHIFT_MIN_C ? PLAN_SHIFTED : PLAN_WIDE);
+    m->NW = m->plan == PLAN_IM2COL ? m->OH * m->OW : m->OH * W;
     size_t ckk = (size_t)C * K * K;
-    if (!(m->col = sn_alloc((size_t)m->threads * ckk * m->NW * sizeof(float), "Conv2d columns"))) goto fail;
-    if (m->wide && !(m->ywide = sn_alloc((size_t)m->threads * OC * m->NW * sizeof(float), "Conv2d wide output")))
+    if (m->plan != PLAN_SHIFTED &&
+        !(m->col = sn_alloc((size_t)m->threads * ckk * m->NW * sizeof(float), "Conv2d columns"))) goto fail;
+    if (m->plan != PLAN_IM2COL &&
+        !(m->ywide = sn_alloc((size_t)m->threads * OC * m->NW * sizeof(float), "Conv2d wide output"))) goto fail;
+    if (m->plan == PLAN_SHIFTED && !(m->wk = sn_alloc((size_t)OC * ckk * sizeof(float), "Conv2d weights by offset")))
         goto fail;
     if (!(m->dw_part = sn_alloc((size_t)max_batch * (OC * ckk + OC) * sizeof(float), "Conv2d partial gradients"))) goto fail;
     char pn[SN_PARAM_NAME_MAX];
