@@ -11,7 +11,7 @@ trap 'rm -f "$tab"' EXIT
 # epoch train_loss test_loss test_accuracy(%)
 sed -E 's/.*"epoch": ([0-9]+).*"train_loss": ([-0-9.e]+).*"test_loss": ([-0-9.e]+).*"test_accuracy": ([-0-9.e]+).*/\1 \2 \3 \4/' "$in" \
   | awk '{ printf "%s %s %s %.4f\n", $1, $2, $3, 100 * $4 }' > "$tab"
-gnuplot <<GP
+gnuplot 2> >(grep -v "^Warning: empty" >&2) <<GP
 set terminal pngcairo size 900,400 noenhanced
 set output "$png"
 set multiplot layout 1,2 title "$title"

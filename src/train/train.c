@@ -181,16 +181,22 @@ typedef struct {
     size_t          metrics_len, metrics_cap;
 } run_t;
 
-static int save_checkpoint(const sn_train_config_t *c, run_t *run, int epoch, int64_t epoch_step, int64_t step,
+/* Every epoch has the same number of steps, so `step` steps done puts the run at step
+ * step % steps_per_epoch of epoch step / steps_per_epoch + 1; loss and seconds are that
+ * epoch's so far (zero at an epoch boundary). */
+static int save_checkpoint(const sn_train_config_t *c, run_t *run, int64_t step, int64_t steps_per_epoch,
                            const double loss[2], double seconds)
 {
     int rc = SN_OK;
+    int at_boundary = step % steps_per_epoch == 0;
     if (sn_dist_rank() == 0) {
         sn_checkpoint_info_t ci = {
-            .world_size = sn_dist_size(), .threads = run->threads, .seed = c->seed, .epoch = epoch,
-            .epoch_step = epoch_step, .step = step, .batch = c->batch, .shuffle = c->shuffle,
+            .world_size = sn_dist_size(), .threads = run->threads, .seed = c->seed,
+            .epoch = step / steps_per_epoch + 1, .epoch_step = step % steps_per_epoch, .step = step,
+            .batch = c->batch, .shuffle = c->shuffle,
             .global_shuffle = c->global_shuffle, .dropout = c->dropout, .train_limit = c->train_limit,
-            .loss_sum = loss[0], .loss_count = loss[1], .seconds = seconds, .metrics = run->metrics_text};
+            .loss_sum = at_boundary ? 0.0 : loss[0], .loss_count = at_boundary ? 0.0 : loss[1],
+            .seconds = at_boundary ? 0.0 : seconds, .metrics = run->metrics_text};
         snprintf(ci.model, sizeof ci.model, "%s", run->m.name);
         rc = sn_checkpoint_save(c->checkpoint, &run->m.params, &run->opt, &ci);
     }
@@ -355,6 +361,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     catch_stop_signals(&saved);
     int64_t step = at.step;
     int stop = 0;
+    double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;   /* the epoch so far */
     const float scale = 1.0f / (float)B;
     float *side = m->params.grads + n_train;
     int64_t interval = steps / 100 > 0 ? steps / 100 : 1;
@@ -427,15 +434,13 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
                                   (double)(s + 1) * B / (sn_dist_wtime() - t_epoch));
                 run_loss[0] = run_loss[1] = 0.0;
             }
+            part_loss[0] = epoch_loss[0] + run_loss[0];
+            part_loss[1] = epoch_loss[1] + run_loss[1];
+            part_secs = sn_dist_wtime() - t_epoch;
             int due = c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0;
-            if (due || stop_request) {
-                double acc[2] = {epoch_loss[0] + run_loss[0], epoch_loss[1] + run_loss[1]};
-                int done_epoch = s + 1 == steps;   /* a checkpoint at an epoch's end points at the next */
-                if (c->checkpoint &&
-                    (rc = save_checkpoint(c, &run, done_epoch ? epoch + 1 : epoch, done_epoch ? 0 : s + 1, step,
-                                          done_epoch ? (double[2]){0, 0} : acc,
-                                          done_epoch ? 0.0 : sn_dist_wtime() - t_epoch))) break;
-                r->checkpoint_written = c->checkpoint != NULL;
+            if (c->checkpoint && (due || stop_request)) {
+                if ((rc = save_checkpoint(c, &run, step, steps, part_loss, part_secs))) break;
+                r->checkpoint_written = 1;
             }
             if (stop_request) {
                 stop = 1;
@@ -486,7 +491,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         }
         /* an epoch-end checkpoint written before this epoch's metrics existed: rewrite it */
         if (c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0 &&
-            (rc = save_checkpoint(c, &run, epoch + 1, 0, step, (double[2]){0, 0}, 0.0))) break;
+            (rc = save_checkpoint(c, &run, step, steps, part_loss, part_secs))) break;
     }
     restore_signals(&saved);
     r->steps = step;
@@ -503,12 +508,8 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     if (rank == 0)
         printf("shardnet: %lld steps, parameters identical on all %d ranks (hash %016llx)\n", (long long)step, P,
                (unsigned long long)r->params_hash);
-    if (c->checkpoint && !r->stopped_by_signal) {
-        /* the end of the run: a checkpoint that a resume finds complete */
-        rc = save_checkpoint(c, &run, c->max_steps > 0 && step < (int64_t)c->epochs * steps ? (int)(step / steps) + 1 : c->epochs + 1,
-                             c->max_steps > 0 && step < (int64_t)c->epochs * steps ? step % steps : 0, step,
-                             (double[2]){0, 0}, 0.0);
-        if (rc) goto out_files;
+    if (c->checkpoint && !r->stopped_by_signal) {   /* the end of the run (or of --max-steps) */
+        if ((rc = save_checkpoint(c, &run, step, steps, part_loss, part_secs))) goto out_files;
         r->checkpoint_written = 1;
     }
     if (c->save) {
