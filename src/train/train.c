@@ -58,6 +58,17 @@ static void fill_batch(float *x, int *y, int64_t *ids, const sn_image_set_t *s, 
     }
 }
 
+/* Resident memory of this process now, in MB (from /proc; 0 where unavailable). */
+static double rss_now_mb(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0.0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
 static int argmax_row(const float *v, int n)
 {
     int best = 0;
@@ -472,15 +483,18 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         double sps = (double)steps * B / secs;
         if ((rc = sn_evaluate(m, c->data, "test", c->test_limit, &r->test_loss, &r->correct, &r->test_total))) break;
         r->test_accuracy = (double)r->correct / (double)r->test_total;
+        double rss = rss_now_mb();   /* the largest rank's: shows any growth from epoch to epoch */
+        if ((rc = sn_dist_allreduce_max_f64(&rss, 1))) break;
         char line[512];
         snprintf(line, sizeof line,
                  "{\"epoch\": %d, \"steps\": %lld, \"train_loss\": %.6f, \"test_loss\": %.6f, \"test_accuracy\": %.6f, "
                  "\"correct\": %lld, \"test_total\": %lld, \"seconds\": %.3f, \"samples_per_s\": %.1f, \"ranks\": %d, "
-                 "\"threads\": %d}\n", epoch, (long long)step, r->train_loss, r->test_loss, r->test_accuracy,
-                 (long long)r->correct, (long long)r->test_total, secs, sps, P, run.threads);
+                 "\"threads\": %d, \"rss_mb\": %.1f}\n", epoch, (long long)step, r->train_loss, r->test_loss, r->test_accuracy,
+                 (long long)r->correct, (long long)r->test_total, secs, sps, P, run.threads, rss);
         metrics_append(&run, line);
         if (rank == 0) {
-            printf("Epoch %d: train loss %.4f, %.1f s, %.0f samples/s\n", epoch, r->train_loss, secs, sps);
+            printf("Epoch %d: train loss %.4f, %.1f s, %.0f samples/s, resident memory %.0f MB (largest rank)\n", epoch,
+                   r->train_loss, secs, sps, rss);
             printf("Test set: Average loss: %.4f, Accuracy: %lld/%lld (%.0f%%)\n", r->test_loss,
                    (long long)r->correct, (long long)r->test_total, 100.0 * r->test_accuracy);
             fflush(stdout);
