@@ -505,12 +505,6 @@ static int cmp_cost_desc(const void *a, const void *b)
     return x->job < y->job ? -1 : x->job > y->job;
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 typedef struct h5out {
     hid_t file, images;
 } h5out_t;
@@ -550,29 +544,20 @@ static int h5_close_parallel(h5out_t *h)
     return rc;
 }
 
-/* Collective write of this rank's loaded slots: slot s of buf holds job jobs[s]; rows[s]
- * is its row, or -1 when it did not load. Slots are in ascending job (= row) order. */
-static int write_rows(const h5out_t *h, const uint8_t *buf, const int64_t *rows, int n_slots, int S)
+/* Collective write of n rows starting at row0 from buf ([n, 3, S, S], contiguous): one
+ * hyperslab in the file and the whole buffer in memory, the same shape, so HDF5 maps
+ * chunks without iterating over elements. n == 0 joins with empty selections. */
+static int write_rows(const h5out_t *h, const uint8_t *buf, int64_t row0, int64_t n, int S)
 {
     int rc = 0;
-    hsize_t img = (hsize_t)3 * S * S;
-    hsize_t fdims[4];
-    hid_t fspace = H5Dget_space(h->images), mspace = -1, dxpl = -1;
-    hsize_t mdims[1] = {(hsize_t)(n_slots > 0 ? n_slots : 1) * img};
-    if (fspace < 0 || H5Sget_simple_extent_dims(fspace, fdims, NULL) < 0 ||
-        (mspace = H5Screate_simple(1, mdims, NULL)) < 0 || H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace) < 0) {
-        rc = SN_FAIL(SN_EIO, "cannot set up the selections of /images");
+    hsize_t mdims[4] = {(hsize_t)(n > 0 ? n : 1), 3, (hsize_t)S, (hsize_t)S};
+    hsize_t fstart[4] = {(hsize_t)row0, 0, 0, 0}, fcount[4] = {(hsize_t)n, 3, (hsize_t)S, (hsize_t)S};
+    hid_t fspace = H5Dget_space(h->images), mspace = H5Screate_simple(4, mdims, NULL), dxpl = -1;
+    if (fspace < 0 || mspace < 0 ||
+        (n > 0 ? H5Sselect_hyperslab(fspace, H5S_SELECT_SET, fstart, NULL, fcount, NULL)
+               : H5Sselect_none(fspace) < 0 || H5Sselect_none(mspace)) < 0) {
+        rc = SN_FAIL(SN_EIO, "cannot select rows %lld..%lld of /images", (long long)row0, (long long)(row0 + n - 1));
         goto done;
-    }
-    for (int s = 0; s < n_slots; s++) {
-        if (rows[s] < 0) continue;
-        hsize_t fstart[4] = {(hsize_t)rows[s], 0, 0, 0}, fcount[4] = {1, 3, (hsize_t)S, (hsize_t)S};
-        hsize_t mstart[1] = {(hsize_t)s * img}, mcount[1] = {img};
-        if (H5Sselect_hyperslab(fspace, H5S_SELECT_OR, fstart, NULL, fcount, NULL) < 0 ||
-            H5Sselect_hyperslab(mspace, H5S_SELECT_OR, mstart, NULL, mcount, NULL) < 0) {
-            rc = SN_FAIL(SN_EIO, "cannot select row %lld of /images", (long long)rows[s]);
-            goto done;
-        }
     }
     if ((dxpl = H5Pcreate(H5P_DATASET_XFER)) < 0 || H5Pset_dxpl_mpio(dxpl, H5FD_MPIO_COLLECTIVE) < 0 ||
         H5Dwrite(h->images, H5T_NATIVE_UINT8, mspace, fspace, dxpl, buf) < 0)
@@ -609,12 +594,11 @@ static int run_rounds(const opts_t *o, const cands_t *c, const int64_t *jobs, co
     const int64_t per_round = (int64_t)B * g_size;
     const int64_t rounds = (n_jobs + per_round - 1) / per_round;
     uint8_t *buf = malloc((size_t)B * img);
-    int64_t *mine = malloc((size_t)B * sizeof *mine), *rows = malloc((size_t)B * sizeof *rows);
+    int64_t *mine = malloc((size_t)B * sizeof *mine);
     int *slot_rc = malloc((size_t)B * sizeof *slot_rc);
-    by_cost_t *order = malloc((size_t)per_round * sizeof *order), *my_order = malloc((size_t)B * sizeof *my_order);
-    int64_t *load = calloc((size_t)g_size, sizeof *load);
+    by_cost_t *my_order = malloc((size_t)B * sizeof *my_order);
     uint8_t *flags = malloc((size_t)per_round);
-    int rc = (!buf || !mine || !rows || !slot_rc || !order || !my_order || !load || !flags)
+    int rc = (!buf || !mine || !slot_rc || !my_order || !flags)
                  ? SN_FAIL(SN_ENOMEM, "rank %d: cannot allocate a buffer of %d images of %dx%d", g_rank, B, S, S)
                  : 0;
     rc = agree(rc);
@@ -623,32 +607,34 @@ static int run_rounds(const opts_t *o, const cands_t *c, const int64_t *jobs, co
     *n_written = *n_failed = 0;
     for (int64_t r = 0; r < rounds && rc == 0; r++) {
         int64_t lo = r * per_round, hi = lo + per_round < n_jobs ? lo + per_round : n_jobs, n = hi - lo;
-        /* deal: largest first to the least loaded rank (ties: lowest rank) */
-        for (int64_t j = lo; j < hi; j++) order[j - lo] = (by_cost_t){cost[jobs[j]], j};
-        qsort(order, (size_t)n, sizeof *order, cmp_cost_desc);
-        memset(load, 0, (size_t)g_size * sizeof *load);
-        int n_mine = 0;
-        int *count = calloc((size_t)g_size, sizeof *count);
-        if (!count) MPI_Abort(MPI_COMM_WORLD, 1);
-        for (int64_t i = 0; i < n; i++) {
-            int best = -1;
-            for (int q = 0; q < g_size; q++)
-                if (count[q] < B && (best < 0 || load[q] < load[best])) best = q;
-            load[best] += order[i].cost;
-            count[best]++;
-            if (best == g_rank) {
-                mine[n_mine] = order[i].job;
-                my_order[n_mine++] = order[i];
+        /* deal: contiguous ranges of jobs, rank q's ending where the running cost passes
+         * (q+1)/P of the round's, at most B per rank; a rank's rows are then contiguous
+         * too, and it writes them as one block. Identical on every rank. */
+        int64_t total = 0, cum = 0, my_lo = lo, my_hi = lo, start = lo;
+        for (int64_t j = lo; j < hi; j++) total += cost[jobs[j]];
+        for (int q = 0; q < g_size; q++) {
+            int64_t end = start, later = (int64_t)(g_size - q - 1) * B; /* what later ranks can take */
+            while (end < hi && end - start < B) {
+                int take = q == g_size - 1 || end == start || hi - end > later ||
+                           (cum + cost[jobs[end]] / 2) * g_size <= total * (q + 1);
+                if (!take) break;
+                cum += cost[jobs[end]];
+                end++;
             }
+            if (q == g_rank) { my_lo = start; my_hi = end; }
+            start = end;
         }
-        free(count);
-        /* slots in ascending job order, so the memory selection follows the file's */
-        qsort(mine, (size_t)n_mine, sizeof *mine, cmp_i64);
+        int n_mine = (int)(my_hi - my_lo);
+        for (int i = 0; i < n_mine; i++) {
+            mine[i] = my_lo + i;
+            my_order[i] = (by_cost_t){cost[jobs[my_lo + i]], my_lo + i};
+        }
+        /* threads take the rank's images largest first */
+        qsort(my_order, (size_t)n_mine, sizeof *my_order, cmp_cost_desc);
 #pragma omp parallel for num_threads(threads) schedule(dynamic, 1)
         for (int i = 0; i < n_mine; i++) {
             int64_t j = my_order[i].job;
-            int s = 0;
-            while (mine[s] != j) s++;
+            int s = (int)(j - my_lo);
             char path[PATH_MAX];
             const char *name = c->names + c->offset[jobs[j]];
             int e = image_path(path, sizeof path, o->images, name);
@@ -660,11 +646,7 @@ static int run_rounds(const opts_t *o, const cands_t *c, const int64_t *jobs, co
             }
         }
         memset(flags, 0, (size_t)n);
-        int64_t failed_here = 0;
-        for (int s = 0; s < n_mine; s++) {
-            flags[mine[s] - lo] = slot_rc[s] == 0 ? 1 : 2;
-            failed_here += slot_rc[s] != 0;
-        }
+        for (int s = 0; s < n_mine; s++) flags[mine[s] - lo] = slot_rc[s] == 0 ? 1 : 2;
         MPI_Allreduce(MPI_IN_PLACE, flags, (int)n, MPI_UINT8_T, MPI_MAX, MPI_COMM_WORLD);
         int64_t failed = 0;
         for (int64_t i = 0; i < n; i++) failed += flags[i] != 1;
@@ -674,17 +656,24 @@ static int run_rounds(const opts_t *o, const cands_t *c, const int64_t *jobs, co
             rc = SN_EINVAL;
             break;
         }
-        /* rows: loaded jobs before this one, in job order */
-        int64_t row = *n_written;
-        for (int s = 0, i = 0; i < n; i++) {
-            if (s < n_mine && mine[s] == lo + i) rows[s++] = flags[i] == 1 ? row : -1;
+        /* rows: loaded jobs before this one, in job order; this rank's loaded images are
+         * moved together (a failed one leaves a gap) to be written as one block */
+        int64_t row = *n_written, my_row0 = -1, n_ok = 0;
+        for (int64_t i = 0; i < n; i++) {
+            if (lo + i == my_lo) my_row0 = row;
             if (flags[i] == 1) {
                 ok[lo + i] = 1;
                 row++;
             }
         }
         *n_written = row;
-        rc = agree(write_rows(h, buf, rows, n_mine, S));
+        for (int s = 0; s < n_mine; s++) {
+            if (slot_rc[s] != 0) continue;
+            if (n_ok != s) memmove(buf + (size_t)n_ok * img, buf + (size_t)s * img, img);
+            n_ok++;
+        }
+        if (my_row0 < 0) my_row0 = row;
+        rc = agree(write_rows(h, buf, my_row0, n_ok, S));
         if (rc != 0 && g_rank == 0) fprintf(stderr, "sn-pack: error: %s: %s\n", o->out, plain_message());
         double t = now_s();
         if (g_rank == 0 && o->progress >= 0.0 && r + 1 < rounds && t - prog.last >= o->progress) {
@@ -692,7 +681,7 @@ static int run_rounds(const opts_t *o, const cands_t *c, const int64_t *jobs, co
             prog.last = t;
         }
     }
-    free(buf); free(mine); free(rows); free(slot_rc); free(order); free(my_order); free(load); free(flags);
+    free(buf); free(mine); free(slot_rc); free(my_order); free(flags);
     return rc;
 }
 
