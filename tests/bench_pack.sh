@@ -27,7 +27,7 @@ best() { # best images/s of $runs runs of "$@", as the tool reports it (JSON rea
 }
 
 json=$data/coco-mini/annotations/captions_val2017.json
-"$vocab" --captions "$json" --quiet --out "$out/v.txt"
+"$vocab" --captions "$json" --quiet --out "$out/v.txt" > /dev/null
 args=(--captions "$json" --images "$data/coco-mini/val2017" --vocab "$out/v.txt" --out "$out/o.h5" --no-progress)
 echo "coco-mini val2017 (159 images), 256 x 256:"
 for mode in "" "--fast-decode"; do
@@ -39,14 +39,14 @@ for mode in "" "--fast-decode"; do
 done
 
 json=$data/flickr8k-1000/captions.json
-"$vocab" --captions "$json" --quiet --out "$out/f.txt"
+"$vocab" --captions "$json" --quiet --out "$out/f.txt" > /dev/null
 args=(--captions "$json" --images "$data/flickr8k-1000/images" --vocab "$out/f.txt" --out "$out/f.h5" --no-progress)
 echo "flickr8k-1000 (1000 images), peak resident memory per rank (/usr/bin/time -v):"
 for np_batch in 1:32 2:32 1:8 1:128; do
   np=${np_batch%:*} b=${np_batch#*:}
   mpirun -np "$np" bash -c '/usr/bin/time -v -o "$0.$OMPI_COMM_WORLD_RANK" "$@"' "$out/time" \
     "$pack" "${args[@]}" --threads 1 --batch "$b" > "$out/log" 2>&1
-  rss=$(for f in "$out"/time.*; do sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$f"; done | awk '{printf "%s%.1f MB", NR > 1 ? ", " : "", $1 / 1024}')
+  rss=$(for f in "$out"/time.*; do sed -nE 's/.*Maximum resident set size \(kbytes\): ([0-9]+)/\1/p' "$f"; done | awk '{printf "%s%.1f MB", (NR > 1 ? ", " : ""), $1 / 1024}')
   rate=$(sed -nE 's/.* s \(([0-9.]+) images\/s.*/\1/p' "$out/log")
   rm -f "$out"/time.*
   printf '  %d rank(s), --batch %3d: %s   (%s images/s)\n' "$np" "$b" "$rss" "$rate"

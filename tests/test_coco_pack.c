@@ -193,7 +193,8 @@ static void load_tokens(void)
         char *tab = strchr(line, '\t');
         assert_non_null(tab);
         line[strcspn(line, "\n")] = '\0';
-        g_lines = realloc(g_lines, (g_n_lines + 1) * sizeof *g_lines);
+        if ((g_n_lines & (g_n_lines - 1)) == 0) /* grow at powers of two */
+            g_lines = realloc(g_lines, (g_n_lines ? 2 * g_n_lines : 1) * sizeof *g_lines);
         g_lines[g_n_lines++] = (tok_line_t){strtoll(line, NULL, 10), strdup(tab + 1)};
     }
     free(line);
