@@ -77,44 +77,41 @@ static int argmax_row(const float *v, int n)
     return best;
 }
 
-int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limit,
-                double *avg_loss, int64_t *correct, int64_t *total)
+/* This rank's shard of /split (the first `limit` rows when limit > 0). Collective. */
+static int load_eval_shard(const sn_model_t *m, const char *path, const char *split, int64_t limit, sn_image_set_t *s)
 {
     int rank = sn_dist_rank(), size = sn_dist_size();
     int64_t n = 0, begin, count;
+    memset(s, 0, sizeof *s);
     int rc = sn_mnist_rows(path, split, &n);
     if (!rc && limit > 0 && limit < n) n = limit;
     if (!rc && n < size) rc = SN_FAIL(SN_EINVAL, "%s: /%s has %lld rows, fewer than the %d ranks", path, split, (long long)n, size);
-    sn_image_set_t s;
-    memset(&s, 0, sizeof s);
     if (!rc) {
         sn_shard_range(n, rank, size, &begin, &count);
-        rc = sn_mnist_load(path, split, begin, count, m->num_classes, &s);
+        rc = sn_mnist_load(path, split, begin, count, m->num_classes, s);
     }
-    SN_TRY(sn_dist_agree(rc));
-    int B = m->net->max_batch, C = m->num_classes;
-    float *x = sn_alloc((size_t)B * m->net->in_size * sizeof(float), "evaluation batch");
-    int *y = calloc((size_t)B, sizeof *y);
-    int64_t *ids = calloc((size_t)B, sizeof *ids), *rows = calloc((size_t)B, sizeof *rows);
-    if (!x || !y || !ids || !rows) rc = SN_FAIL(SN_ENOMEM, "evaluation buffers");
+    return sn_dist_agree(rc);
+}
+
+/* Evaluates on a loaded shard with the caller's batch buffers (sized for the model's
+ * max_batch); sums are reduced over ranks. Allocates nothing. */
+static int evaluate_shard(sn_model_t *m, const sn_image_set_t *s, float *x, int *y, int64_t *ids, int64_t *rows,
+                          double *avg_loss, int64_t *correct, int64_t *total)
+{
+    int B = m->net->max_batch, C = m->num_classes, rc = SN_OK;
     double sums[1] = {0.0};
-    int64_t counts[2] = {0, count};
+    int64_t counts[2] = {0, s->n};
     sn_ctx_t ctx = {.training = 0};
-    for (int64_t i = 0; !rc && i < count; i += B) {
-        int b = (int)(count - i < B ? count - i : B);
+    for (int64_t i = 0; !rc && i < s->n; i += B) {
+        int b = (int)(s->n - i < B ? s->n - i : B);
         for (int k = 0; k < b; k++) rows[k] = i + k;
-        fill_batch(x, y, ids, &s, rows, b);
+        fill_batch(x, y, ids, s, rows, b);
         rc = sn_layer_forward(m->net, &ctx, x, b);
         double l = 0.0;
         if (!rc) rc = sn_nll_forward(&l, m->net->output, y, b, C);
         sums[0] += l;
         for (int k = 0; !rc && k < b; k++) counts[0] += argmax_row(m->net->output + (size_t)k * C, C) == y[k];
     }
-    sn_free(x);
-    free(y);
-    free(ids);
-    free(rows);
-    sn_image_set_free(&s);
     SN_TRY(sn_dist_agree(rc));
     SN_TRY(sn_dist_allreduce_sum_f64(sums, 1));
     SN_TRY(sn_dist_allreduce_sum_i64(counts, 2));
@@ -122,6 +119,26 @@ int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limi
     *correct = counts[0];
     *total = counts[1];
     return SN_OK;
+}
+
+int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limit,
+                double *avg_loss, int64_t *correct, int64_t *total)
+{
+    sn_image_set_t s;
+    SN_TRY(load_eval_shard(m, path, split, limit, &s));
+    int B = m->net->max_batch, rc = SN_OK;
+    float *x = sn_alloc((size_t)B * m->net->in_size * sizeof(float), "evaluation batch");
+    int *y = calloc((size_t)B, sizeof *y);
+    int64_t *ids = calloc((size_t)B, sizeof *ids), *rows = calloc((size_t)B, sizeof *rows);
+    if (!x || !y || !ids || !rows) rc = SN_FAIL(SN_ENOMEM, "evaluation buffers");
+    rc = sn_dist_agree(rc);
+    if (!rc) rc = evaluate_shard(m, &s, x, y, ids, rows, avg_loss, correct, total);
+    sn_free(x);
+    free(y);
+    free(ids);
+    free(rows);
+    sn_image_set_free(&s);
+    return rc;
 }
 
 /* ---- progress output (rank 0) ---------------------------------------------------- */
@@ -186,7 +203,8 @@ enum { SLOT_LOSS, SLOT_ERROR, SLOT_STOP, SLOT_NONFINITE };
 typedef struct {
     sn_model_t      m;
     sn_adadelta_t   opt;
-    sn_image_set_t  data;
+    sn_image_set_t  data;           /* this rank's training rows */
+    sn_image_set_t  test;           /* this rank's test rows, loaded once */
     int             threads;
     char           *metrics_text;   /* JSON lines of finished epochs (kept for checkpoints) */
     size_t          metrics_len, metrics_cap;
@@ -327,6 +345,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     }
     if (!rc) rc = sn_mnist_load(c->data, "train", first, n_loc, m->num_classes, &run.data);
     if ((rc = sn_dist_agree(rc))) goto out;
+    if ((rc = load_eval_shard(m, c->data, "test", c->test_limit, &run.test))) goto out;
     int64_t steps = c->global_shuffle ? N / B : INT64_MAX;
     if (!c->global_shuffle)
         for (int q = 0; q < P; q++) {
@@ -469,7 +488,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             if (!rc && stop && !r->stopped_by_signal) {   /* --max-steps inside an epoch: report the partial epoch */
                 r->seconds += sn_dist_wtime() - t_epoch;
                 r->train_loss = epoch_loss[1] + run_loss[1] > 0 ? (epoch_loss[0] + run_loss[0]) / (epoch_loss[1] + run_loss[1]) : NAN;
-                rc = sn_evaluate(m, c->data, "test", c->test_limit, &r->test_loss, &r->correct, &r->test_total);
+                rc = evaluate_shard(m, &run.test, x, y, ids, rows, &r->test_loss, &r->correct, &r->test_total);
                 r->test_accuracy = r->test_total ? (double)r->correct / (double)r->test_total : 0.0;
                 if (!rc && rank == 0)
                     printf("Test set: Average loss: %.4f, Accuracy: %lld/%lld (%.0f%%)\n", r->test_loss,
@@ -481,7 +500,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         r->seconds += secs;
         r->train_loss = epoch_loss[1] > 0 ? epoch_loss[0] / epoch_loss[1] : NAN;
         double sps = (double)steps * B / secs;
-        if ((rc = sn_evaluate(m, c->data, "test", c->test_limit, &r->test_loss, &r->correct, &r->test_total))) break;
+        if ((rc = evaluate_shard(m, &run.test, x, y, ids, rows, &r->test_loss, &r->correct, &r->test_total))) break;
         r->test_accuracy = (double)r->correct / (double)r->test_total;
         double rss = rss_now_mb();   /* the largest rank's: shows any growth from epoch to epoch */
         if ((rc = sn_dist_allreduce_max_f64(&rss, 1))) break;
@@ -550,6 +569,7 @@ out:
     free(run.metrics_text);
     sn_adadelta_free(&run.opt);
     sn_image_set_free(&run.data);
+    sn_image_set_free(&run.test);
     sn_model_free(m);
     return rc;
 }
