@@ -66,21 +66,49 @@ static int argmax_row(const float *v, int n)
     return best;
 }
 
-int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limit,
-                double *avg_loss, int64_t *correct, int64_t *total)
+/* The image size of s must be the model's input (C,H,W): anything else would overrun the batch. */
+static int check_input_shape(const sn_model_t *m, const sn_image_set_t *s, const char *path, const char *split)
+{
+    const sn_layer_t *l = m->net;
+    size_t per = (size_t)s->channels * s->height * s->width;
+    int same = per == l->in_size;
+    if (same && l->in_ndim == 3)
+        same = s->channels == l->in_shape[0] && s->height == l->in_shape[1] && s->width == l->in_shape[2];
+    if (same) return SN_OK;
+    if (l->in_ndim == 3)
+        return SN_FAIL(SN_EFORMAT, "%s: /%s/images are %dx%dx%d (CxHxW), the model needs %dx%dx%d", path, split,
+                       s->channels, s->height, s->width, l->in_shape[0], l->in_shape[1], l->in_shape[2]);
+    return SN_FAIL(SN_EFORMAT, "%s: /%s/images have %zu values each, the model needs %zu", path, split, per, l->in_size);
+}
+
+/* Loads this rank's shard of the first `limit` rows of /split (all if limit <= 0), checked
+ * against the model; agreed across ranks. */
+static int load_eval_shard(const sn_model_t *m, const char *path, const char *split, int64_t limit,
+                           sn_image_set_t *s, int64_t *count)
 {
     int rank = sn_dist_rank(), size = sn_dist_size();
-    int64_t n = 0, begin, count;
+    int64_t n = 0, begin = 0;
+    *count = 0;
+    memset(s, 0, sizeof *s);
     int rc = sn_mnist_rows(path, split, &n);
     if (!rc && limit > 0 && limit < n) n = limit;
     if (!rc && n < size) rc = SN_FAIL(SN_EINVAL, "%s: /%s has %lld rows, fewer than the %d ranks", path, split, (long long)n, size);
-    sn_image_set_t s;
-    memset(&s, 0, sizeof s);
     if (!rc) {
-        sn_shard_range(n, rank, size, &begin, &count);
-        rc = sn_mnist_load(path, split, begin, count, m->num_classes, &s);
+        sn_shard_range(n, rank, size, &begin, count);
+        rc = sn_mnist_load(path, split, begin, *count, m->num_classes, s);
     }
-    SN_TRY(sn_dist_agree(rc));
+    if (!rc) rc = check_input_shape(m, s, path, split);
+    if (rc) sn_image_set_free(s);
+    return sn_dist_agree(rc);
+}
+
+int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limit,
+                double *avg_loss, int64_t *correct, int64_t *total)
+{
+    int64_t count;
+    sn_image_set_t s;
+    int rc = SN_OK;
+    SN_TRY(load_eval_shard(m, path, split, limit, &s, &count));
     int B = m->net->max_batch, C = m->num_classes;
     float *x = sn_alloc((size_t)B * m->net->in_size * sizeof(float), "evaluation batch");
     int *y = calloc((size_t)B, sizeof *y);
@@ -222,6 +250,11 @@ static int resume_from(const sn_train_config_t *c, run_t *run, sn_checkpoint_inf
         long long had = 0, have = 0;
         if (!rc && strcmp(info->model, run->m.name) != 0)
             rc = SN_FAIL(SN_EFORMAT, "%s: a checkpoint of model '%s', this run trains '%s'", c->resume, info->model, run->m.name);
+        else if (!rc && (info->epoch < 1 || info->epoch_step < 0 || info->step < 0 || !(info->loss_count >= 0) ||
+                         !isfinite(info->loss_sum) || !isfinite(info->seconds)))
+            rc = SN_FAIL(SN_EFORMAT, "%s: corrupt run position: epoch %lld, step %lld of the epoch, %lld in all, "
+                         "loss sum %g over %g", c->resume, (long long)info->epoch, (long long)info->epoch_step,
+                         (long long)info->step, info->loss_sum, info->loss_count);
         else if (!rc && info->seed != c->seed) what = "--seed", had = (long long)info->seed, have = (long long)c->seed;
         else if (!rc && info->batch != c->batch) what = "--batch", had = info->batch, have = c->batch;
         else if (!rc && info->shuffle != c->shuffle) what = "--no-shuffle", had = !info->shuffle, have = !c->shuffle;
@@ -309,7 +342,14 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         else sn_shard_range(N, rank, P, &first, &n_loc);
     }
     if (!rc) rc = sn_mnist_load(c->data, "train", first, n_loc, m->num_classes, &run.data);
+    if (!rc) rc = check_input_shape(m, &run.data, c->data, "train");
     if ((rc = sn_dist_agree(rc))) goto out;
+    {   /* the test split is read after every epoch: refuse a bad one now, before any output */
+        sn_image_set_t probe;
+        int64_t probe_n;
+        if ((rc = load_eval_shard(m, c->data, "test", c->test_limit, &probe, &probe_n))) goto out;
+        sn_image_set_free(&probe);
+    }
     int64_t steps = c->global_shuffle ? N / B : INT64_MAX;
     if (!c->global_shuffle)
         for (int q = 0; q < P; q++) {
@@ -320,6 +360,11 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         }
     if (steps < 1) {
         rc = SN_FAIL(SN_EINVAL, "%s: %lld training rows are fewer than one global batch of %d", c->data, (long long)N, B);
+        goto out;
+    }
+    if (c->resume && at.epoch <= c->epochs && at.epoch_step >= steps) {
+        rc = SN_FAIL(SN_EINVAL, "%s: the checkpoint is at step %lld of an epoch, but an epoch of %s has %lld steps "
+                     "(other data or --train-limit?)", c->resume, (long long)at.epoch_step, c->data, (long long)steps);
         goto out;
     }
 
