@@ -3,7 +3,8 @@
 # Idempotent: packages already present are left alone. Needs root (or sudo).
 #   --test   also the packages the test suite needs (python3-torch etc. are NOT needed:
 #            PyTorch/NLTK/PIL reference values are committed as fixtures)
-#   --dev    also the packages that regenerate fixtures and run the reference benchmarks
+#   --dev    also the packages that regenerate fixtures and run the reference benchmarks,
+#            and clang with libFuzzer for jobs/fuzz.sh
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git ca-certificates
@@ -15,8 +16,9 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
 for a in "$@"; do
   case "$a" in
     --test) ;;
-    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time) ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time
+                  clang libclang-rt-dev libomp-dev) ;;
+    -h|--help) sed -n '2,7p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac
 done
