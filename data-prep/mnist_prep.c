@@ -20,9 +20,10 @@
 #include <openssl/evp.h>
 #include <zlib.h>
 #include "shardnet/error.h"
+#include "idx.h"
 
-#define IDX_IMAGES_MAGIC 2051
-#define IDX_LABELS_MAGIC 2049
+#define IDX_IMAGES_MAGIC DP_IDX_IMAGES_MAGIC
+#define IDX_LABELS_MAGIC DP_IDX_LABELS_MAGIC
 #define MNIST_MEAN 0.1307
 #define MNIST_STD  0.3081
 
@@ -45,7 +46,7 @@ static const pinned_t PINNED[] = {
 typedef struct {
     char     path[4096];
     char     sha256[65];
-    uint8_t *data;      /* payload after the header */
+    const uint8_t *data;   /* payload after the header */
     int64_t  count;     /* items */
     int      rows, cols;
 } idx_t;
@@ -69,8 +70,6 @@ static void usage(FILE *f)
         "                  MNIST / Fashion-MNIST sums (your own data in IDX format)\n"
         "  -h, --help      this text\n");
 }
-
-static uint32_t be32(const uint8_t *p) { return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3]; }
 
 /* Reads DIR/name or DIR/name.gz completely. */
 static int read_whole(const char *dir, const char *name, idx_t *idx, uint8_t **bytes, size_t *len)
@@ -119,7 +118,7 @@ static void sha256_hex(const uint8_t *data, size_t len, char out[65])
     for (int i = 0; i < 32; i++) sprintf(out + 2 * i, "%02x", md[i]);
 }
 
-/* Loads and validates one IDX file: magic, dimensions, exact length. */
+/* Loads one IDX file, checks its SHA-256 (verify) and validates it (dp_idx_parse). */
 static int load_idx(const char *dir, const char *name, int want_magic, int verify, idx_t *idx, uint8_t **raw)
 {
     uint8_t *bytes = NULL;
@@ -136,26 +135,12 @@ static int load_idx(const char *dir, const char *name, int want_magic, int verif
                            "(corrupt or truncated download? use --no-verify for other IDX data)",
                            idx->path, idx->sha256, name);
     }
-    size_t header = want_magic == IDX_IMAGES_MAGIC ? 16 : 8;
-    if (len < header) return SN_FAIL(SN_EFORMAT, "%s: %zu bytes, shorter than the %zu-byte IDX header", idx->path, len, header);
-    uint32_t magic = be32(bytes);
-    if (magic != (uint32_t)want_magic)
-        return SN_FAIL(SN_EFORMAT, "%s: magic number %u, expected %d (%s file)", idx->path, magic, want_magic,
-                       want_magic == IDX_IMAGES_MAGIC ? "an images" : "a labels");
-    idx->count = be32(bytes + 4);
-    idx->rows = idx->cols = 1;
-    if (want_magic == IDX_IMAGES_MAGIC) {
-        idx->rows = (int)be32(bytes + 8);
-        idx->cols = (int)be32(bytes + 12);
-        if (idx->rows != 28 || idx->cols != 28)
-            return SN_FAIL(SN_EFORMAT, "%s: images are %dx%d, expected 28x28", idx->path, idx->rows, idx->cols);
-    }
-    if (idx->count < 1) return SN_FAIL(SN_EFORMAT, "%s: header says 0 items", idx->path);
-    size_t want = header + (size_t)idx->count * idx->rows * idx->cols;
-    if (len != want)
-        return SN_FAIL(SN_EFORMAT, "%s: %zu bytes, expected %zu for %lld items (truncated or padded file)",
-                       idx->path, len, want, (long long)idx->count);
-    idx->data = bytes + header;
+    dp_idx_t parsed;
+    SN_TRY(dp_idx_parse(idx->path, bytes, len, want_magic, &parsed));
+    idx->count = parsed.count;
+    idx->rows = parsed.rows;
+    idx->cols = parsed.cols;
+    idx->data = parsed.data;
     return SN_OK;
 }
 
@@ -188,9 +173,7 @@ static int write_split(hid_t file, const char *split, const idx_t *img, const id
     if (img->count != lab->count)
         return SN_FAIL(SN_EFORMAT, "%s has %lld images but %s has %lld labels", img->path,
                        (long long)img->count, lab->path, (long long)lab->count);
-    for (int64_t i = 0; i < lab->count; i++)
-        if (lab->data[i] > 9)
-            return SN_FAIL(SN_ERANGE, "%s: label %u of item %lld outside 0..9", lab->path, lab->data[i], (long long)i);
+    SN_TRY(dp_idx_check_labels(lab->path, &(dp_idx_t){.count = lab->count, .data = lab->data}, 10));
     hid_t g = H5Gcreate2(file, split, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
     if (g < 0) return SN_FAIL(SN_EIO, "cannot create group /%s", split);
     int rc = SN_OK;

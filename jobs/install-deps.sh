@@ -4,7 +4,8 @@
 #   --test   also the packages the test suite needs: Slurm and munge for the job-script
 #            test (python3-torch etc. are NOT needed: PyTorch/NLTK/PIL reference values
 #            are committed as fixtures)
-#   --dev    also the packages that regenerate fixtures and run the reference benchmarks
+#   --dev    also the packages that regenerate fixtures and run the reference benchmarks,
+#            and clang with libFuzzer for jobs/fuzz.sh
 set -euo pipefail
 
 pkgs=(build-essential cmake pkg-config git ca-certificates
@@ -19,8 +20,9 @@ command -v npm >/dev/null || pkgs+=(npm)
 for a in "$@"; do
   case "$a" in
     --test) pkgs+=(slurm-wlm munge) ;;   # the job-script tests start a real Slurm
-    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time) ;;
-    -h|--help) sed -n '2,8p' "$0"; exit 0 ;;
+    --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time
+                  clang libclang-rt-dev libomp-dev) ;;
+    -h|--help) sed -n '2,9p' "$0"; exit 0 ;;
     *) echo "install-deps.sh: unknown option '$a' (try --help)" >&2; exit 2 ;;
   esac
 done

@@ -5,9 +5,13 @@
  * names the file and the dataset. Files are opened read-only with the default driver:
  * each rank reads its own rows independently.
  */
+#include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
 #include <hdf5.h>
 #include "shardnet/data.h"
 #include "shardnet/error.h"
@@ -22,18 +26,21 @@ void sn_shard_range(int64_t n, int rank, int size, int64_t *begin, int64_t *coun
 static hid_t open_file(const char *path)
 {
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    htri_t is = H5Fis_hdf5(path);
-    if (is <= 0) {
-        FILE *f = fopen(path, "rb");
-        if (!f) SN_FAIL(SN_EIO, "%s: cannot open (no such file or not readable)", path);
-        else {
-            fclose(f);
-            SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file", path);
-        }
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+        SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        SN_FAIL(SN_EIO, "%s: is a directory, not an HDF5 file", path);
+        return -1;
+    }
+    if (H5Fis_hdf5(path) <= 0) {
+        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
         return -1;
     }
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) SN_FAIL(SN_EIO, "%s: cannot open as HDF5", path);
+    if (f < 0) SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
     return f;
 }
 
@@ -90,14 +97,18 @@ static int read_rows(hid_t d, const char *path, const char *name, int ndim, cons
     return SN_OK;
 }
 
-static double read_attr_double(hid_t f, const char *name, double fallback)
+/* A scalar numeric attribute of the file (fallback when absent); anything else is an error. */
+static int read_attr_double(hid_t f, const char *path, const char *name, double fallback, double *out)
 {
-    if (H5Aexists(f, name) <= 0) return fallback;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT);
-    double v = fallback;
-    if (a >= 0 && H5Aread(a, H5T_NATIVE_DOUBLE, &v) < 0) v = fallback;
+    *out = fallback;
+    if (H5Aexists(f, name) <= 0) return SN_OK;
+    hid_t a = H5Aopen(f, name, H5P_DEFAULT), s = a < 0 ? -1 : H5Aget_space(a);
+    int one = s >= 0 && H5Sget_simple_extent_npoints(s) == 1;
+    int rc = one && H5Aread(a, H5T_NATIVE_DOUBLE, out) >= 0 ? SN_OK
+           : SN_FAIL(SN_EFORMAT, "%s: attribute %s is not a single number", path, name);
+    if (s >= 0) H5Sclose(s);
     if (a >= 0) H5Aclose(a);
-    return v;
+    return rc;
 }
 
 int sn_mnist_rows(const char *path, const char *split, int64_t *rows)
@@ -133,6 +144,12 @@ int sn_mnist_load(const char *path, const char *split, int64_t begin, int64_t co
     if (!rc && (ndi < 3 || ndl != 1))
         rc = SN_FAIL(SN_EFORMAT, "%s: %s must be [N,H,W] or [N,C,H,W] and %s [N]; found %d and %d dimensions",
                      path, iname, lname, ndi, ndl);
+    for (int i = 1; !rc && i < ndi; i++)
+        if (di[i] < 1 || di[i] > 65536)
+            rc = SN_FAIL(SN_EFORMAT, "%s: %s has a dimension of size %llu (expected 1..65536 per image axis)", path,
+                         iname, (unsigned long long)di[i]);
+    if (!rc && (ndi == 4 ? di[1] * di[2] * di[3] : di[1] * di[2]) > (1u << 24))
+        rc = SN_FAIL(SN_EFORMAT, "%s: %s holds images of more than 2^24 values each", path, iname);
     if (!rc && di[0] != dl[0])
         rc = SN_FAIL(SN_EFORMAT, "%s: %s has %llu rows but %s has %llu", path, iname,
                      (unsigned long long)di[0], lname, (unsigned long long)dl[0]);
@@ -157,8 +174,11 @@ int sn_mnist_load(const char *path, const char *split, int64_t begin, int64_t co
         if (out->labels[i] >= num_classes)
             rc = SN_FAIL(SN_ERANGE, "%s: %s row %lld is %u, expected 0..%d", path, lname,
                          (long long)(begin + i), out->labels[i], num_classes - 1);
-    out->mean = read_attr_double(f, "normalize_mean", 0.1307);
-    out->std = read_attr_double(f, "normalize_std", 0.3081);
+    if (!rc) rc = read_attr_double(f, path, "normalize_mean", 0.1307, &out->mean);
+    if (!rc) rc = read_attr_double(f, path, "normalize_std", 0.3081, &out->std);
+    if (!rc && !(isfinite(out->mean) && isfinite(out->std) && out->std > 0.0))
+        rc = SN_FAIL(SN_EFORMAT, "%s: normalisation mean %g, std %g: expected finite numbers, std > 0", path,
+                     out->mean, out->std);
     if (d_img >= 0) H5Dclose(d_img);
     if (d_lab >= 0) H5Dclose(d_lab);
     H5Fclose(f);

@@ -15,6 +15,7 @@
 #include "shardnet/error.h"
 
 static int g_rank = 0, g_size = 1, g_local_size = 1, g_inited = 0, g_we_inited = 0;
+static int g_failed_elsewhere = 0;   /* sn_dist_agree reported another rank's failure */
 
 static int mpi_check(int rc, const char *what, const char *file, int line)
 {
@@ -182,7 +183,10 @@ int sn_dist_agree(int status)
     if (MPI_Allreduce(MPI_IN_PLACE, mine, 1, MPI_2INT, MPI_MINLOC, MPI_COMM_WORLD) != MPI_SUCCESS)
         return SN_FAIL(SN_EMPI, "MPI_Allreduce failed while ranks compared their status");
     if (mine[0] == g_size) return SN_OK;
-    if (!status) return SN_FAIL(SN_EMPI, "rank %d failed (see its message)", mine[0]);
+    if (!status) {
+        g_failed_elsewhere = 1;
+        return SN_FAIL(SN_EMPI, "rank %d failed (see its message)", mine[0]);
+    }
     return status;
 }
 
@@ -203,12 +207,16 @@ int sn_dist_check_same(uint64_t value, const char *what)
 
 _Noreturn void sn_dist_fail(int status, const char *message)
 {
+    (void)status;   /* the message says what went wrong; the exit status is always 1 */
     if (g_size > 1)
         fprintf(stderr, "shardnet[rank %d of %d]: error: %s\n", g_rank, g_size, message);
     else
         fprintf(stderr, "shardnet: error: %s\n", message);
     fflush(stderr);
-    if (g_inited && g_size > 1) MPI_Abort(MPI_COMM_WORLD, status ? (status < 0 ? -status : status) : 1);
+    /* a rank that only heard of another's failure gives that rank time to print its own
+     * message and abort first: whichever rank aborts first may kill the others mid-print */
+    if (g_inited && g_size > 1 && g_failed_elsewhere) sleep(2);
+    if (g_inited && g_size > 1) MPI_Abort(MPI_COMM_WORLD, 1);   /* exit status 1: an error (3 and 4 mean other things) */
     if (g_inited) MPI_Finalize();
     exit(1);
 }

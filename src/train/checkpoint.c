@@ -4,10 +4,12 @@
  * file is good.
  */
 #include <errno.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <hdf5.h>
 #include "shardnet/checkpoint.h"
 #include "shardnet/error.h"
@@ -99,18 +101,18 @@ int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta
     return rc;
 }
 
-/* Reads dataset `name` (float, exactly `count` elements of shape dims) into out. */
-static int read_f32(hid_t loc, const char *path, const char *name, int ndim, const int *shape, size_t count, float *out)
+/* Reads dataset `name` of group /`group` (float, exactly `count` elements of shape dims) into out. */
+static int read_f32(hid_t loc, const char *path, const char *group, const char *name, int ndim, const int *shape, size_t count, float *out)
 {
-    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return SN_FAIL(SN_EFORMAT, "%s: no dataset %s", path, name);
+    if (H5Lexists(loc, name, H5P_DEFAULT) <= 0) return SN_FAIL(SN_EFORMAT, "%s: no dataset /%s/%s", path, group, name);
     hid_t d = H5Dopen2(loc, name, H5P_DEFAULT);
-    if (d < 0) return SN_FAIL(SN_EFORMAT, "%s: %s is not a dataset", path, name);
+    if (d < 0) return SN_FAIL(SN_EFORMAT, "%s: /%s/%s is not a dataset", path, group, name);
     hid_t t = H5Dget_type(d), s = H5Dget_space(d);
     int rc = SN_OK;
-    if (H5Tget_class(t) != H5T_FLOAT) rc = SN_FAIL(SN_EFORMAT, "%s: %s is not a floating-point dataset", path, name);
+    if (H5Tget_class(t) != H5T_FLOAT) rc = SN_FAIL(SN_EFORMAT, "%s: /%s/%s is not a floating-point dataset", path, group, name);
     int nd = H5Sget_simple_extent_ndims(s);
     hsize_t dims[8] = {0};
-    if (!rc && (nd < 0 || nd > 8)) rc = SN_FAIL(SN_EFORMAT, "%s: %s has a bad shape", path, name);
+    if (!rc && (nd < 0 || nd > 8)) rc = SN_FAIL(SN_EFORMAT, "%s: /%s/%s has a bad shape", path, group, name);
     if (!rc) H5Sget_simple_extent_dims(s, dims, NULL);
     if (!rc && shape) {
         int same = nd == ndim;
@@ -119,50 +121,92 @@ static int read_f32(hid_t loc, const char *path, const char *name, int ndim, con
             char want[96] = "", got[96] = "";
             for (int i = 0; i < ndim; i++) snprintf(want + strlen(want), sizeof want - strlen(want), "%s%d", i ? "," : "", shape[i]);
             for (int i = 0; i < nd; i++) snprintf(got + strlen(got), sizeof got - strlen(got), "%s%llu", i ? "," : "", (unsigned long long)dims[i]);
-            rc = SN_FAIL(SN_EFORMAT, "%s: %s has shape [%s], the model needs [%s]", path, name, got, want);
+            rc = SN_FAIL(SN_EFORMAT, "%s: /%s/%s has shape [%s], the model needs [%s]", path, group, name, got, want);
         }
     } else if (!rc) {
         hsize_t n = 1;
         for (int i = 0; i < nd; i++) n *= dims[i];
-        if (n != count) rc = SN_FAIL(SN_EFORMAT, "%s: %s has %llu values, expected %zu", path, name, (unsigned long long)n, count);
+        if (n != count) rc = SN_FAIL(SN_EFORMAT, "%s: /%s/%s has %llu values, expected %zu", path, group, name, (unsigned long long)n, count);
     }
     if (!rc && H5Dread(d, H5T_NATIVE_FLOAT, H5S_ALL, H5S_ALL, H5P_DEFAULT, out) < 0)
-        rc = SN_FAIL(SN_EFORMAT, "%s: cannot read %s (truncated or corrupt file)", path, name);
+        rc = SN_FAIL(SN_EFORMAT, "%s: cannot read /%s/%s (truncated or corrupt file)", path, group, name);
     H5Tclose(t);
     H5Sclose(s);
     H5Dclose(d);
     return rc;
 }
 
-static int attr_read(hid_t obj, const char *name, hid_t type, void *value)
+/* A scalar (one-value) attribute `name` of obj as `type`. Absent: SN_OK when optional. */
+static int attr_read(hid_t obj, const char *path, const char *name, hid_t type, void *value, int required)
 {
-    if (H5Aexists(obj, name) <= 0) return SN_EFORMAT;
-    hid_t a = H5Aopen(obj, name, H5P_DEFAULT);
-    herr_t rc = a < 0 ? -1 : H5Aread(a, type, value);
+    if (H5Aexists(obj, name) <= 0)
+        return required ? SN_FAIL(SN_EFORMAT, "%s: no attribute %s (not a complete shardnet checkpoint)", path, name) : SN_OK;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), s = a < 0 ? -1 : H5Aget_space(a);
+    int one = s >= 0 && H5Sget_simple_extent_npoints(s) == 1;
+    int rc = one && H5Aread(a, type, value) >= 0 ? SN_OK : SN_FAIL(SN_EFORMAT, "%s: attribute %s is not a single number", path, name);
+    if (s >= 0) H5Sclose(s);
     if (a >= 0) H5Aclose(a);
-    return rc < 0 ? SN_EFORMAT : SN_OK;
+    return rc;
 }
 
-/* A fixed-length string attribute into out (truncated, always terminated). */
-static void read_str(hid_t f, const char *name, char *out, size_t n)
+/* A scalar string attribute (fixed or variable length) as a malloc'd string in *out; absent:
+ * *out = NULL and SN_OK when optional. */
+static int attr_read_str(hid_t obj, const char *path, const char *name, char **out, int required)
 {
-    out[0] = '\0';
-    if (H5Aexists(f, name) <= 0) return;
-    hid_t a = H5Aopen(f, name, H5P_DEFAULT), t = H5Aget_type(a);
-    size_t len = H5Tget_size(t);
-    char *buf = H5Tget_class(t) == H5T_STRING && !H5Tis_variable_str(t) ? calloc(len + 1, 1) : NULL;
-    if (buf && H5Aread(a, t, buf) >= 0) snprintf(out, n, "%s", buf);
-    free(buf);
-    H5Tclose(t);
-    H5Aclose(a);
+    *out = NULL;
+    if (H5Aexists(obj, name) <= 0)
+        return required ? SN_FAIL(SN_EFORMAT, "%s: no attribute %s (not a complete shardnet checkpoint)", path, name) : SN_OK;
+    hid_t a = H5Aopen(obj, name, H5P_DEFAULT), s = a < 0 ? -1 : H5Aget_space(a), t = a < 0 ? -1 : H5Aget_type(a);
+    int ok = s >= 0 && t >= 0 && H5Sget_simple_extent_npoints(s) == 1 && H5Tget_class(t) == H5T_STRING;
+    if (ok && H5Tis_variable_str(t) > 0) {
+        hid_t mt = H5Tcopy(H5T_C_S1);
+        H5Tset_size(mt, H5T_VARIABLE);
+        char *v = NULL;
+        ok = H5Aread(a, mt, &v) >= 0;
+        if (ok) *out = strdup(v ? v : "");
+        if (v) H5free_memory(v);
+        H5Tclose(mt);
+    } else if (ok) {
+        size_t len = H5Tget_size(t);
+        *out = len > 0 && len < ((size_t)1 << 30) ? calloc(len + 1, 1) : NULL;
+        ok = *out && H5Aread(a, t, *out) >= 0;
+    }
+    if (t >= 0) H5Tclose(t);
+    if (s >= 0) H5Sclose(s);
+    if (a >= 0) H5Aclose(a);
+    if (ok && *out) return SN_OK;
+    free(*out);
+    *out = NULL;
+    return SN_FAIL(SN_EFORMAT, "%s: attribute %s is not a single string", path, name);
+}
+
+/* attr_read_str into a fixed buffer (truncated, always terminated; "" when absent). */
+static int attr_read_strbuf(hid_t obj, const char *path, const char *name, char *buf, size_t n, int required)
+{
+    char *v;
+    int rc = attr_read_str(obj, path, name, &v, required);
+    snprintf(buf, n, "%s", v ? v : "");
+    free(v);
+    return rc;
+}
+
+/* Index of the first NaN or Inf of v[0..n), or n. */
+static size_t first_nonfinite(const float *v, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(v[i])) return i;
+    return n;
 }
 
 int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info)
 {
     if (info) memset(info, 0, sizeof *info);
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    if (access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (H5Fis_hdf5(path) <= 0) return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (truncated or corrupt?)", path);
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return SN_FAIL(SN_EIO, "%s: is a directory, not a checkpoint file", path);
+    if (H5Fis_hdf5(path) <= 0)
+        return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
     hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
     if (f < 0) return SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
     int rc = SN_OK;
@@ -175,7 +219,11 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
     if (!rc && g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
     for (int i = 0; !rc && i < p->n; i++) {
         const sn_param_spec_t *s = &p->specs[i];
-        rc = read_f32(g, path, s->name, s->ndim, s->shape, s->count, vals + s->offset);
+        rc = read_f32(g, path, "params", s->name, s->ndim, s->shape, s->count, vals + s->offset);
+        size_t bad = rc ? 0 : first_nonfinite(vals + s->offset, s->count);
+        if (!rc && bad < s->count)
+            rc = SN_FAIL(SN_EFORMAT, "%s: /params/%s holds a non-finite value (%g at index %zu)", path, s->name,
+                         vals[s->offset + bad], bad);
     }
     if (g >= 0) H5Gclose(g);
     if (!rc && opt) {
@@ -184,43 +232,42 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
         sq = rc ? NULL : sn_alloc(opt->n * sizeof(float), "checkpoint scratch");
         acc = rc ? NULL : sn_alloc(opt->n * sizeof(float), "checkpoint scratch");
         if (!rc && (!sq || !acc)) rc = SN_ENOMEM;
-        if (!rc) rc = read_f32(g, path, "square_avg", 0, NULL, opt->n, sq);
-        if (!rc) rc = read_f32(g, path, "acc_delta", 0, NULL, opt->n, acc);
-        if (!rc && attr_read(g, "steps", H5T_NATIVE_LONG, &opt_steps)) rc = SN_FAIL(SN_EFORMAT, "%s: /optim has no steps attribute", path);
+        if (!rc) rc = read_f32(g, path, "optim", "square_avg", 0, NULL, opt->n, sq);
+        if (!rc) rc = read_f32(g, path, "optim", "acc_delta", 0, NULL, opt->n, acc);
+        if (!rc && (first_nonfinite(sq, opt->n) < opt->n || first_nonfinite(acc, opt->n) < opt->n))
+            rc = SN_FAIL(SN_EFORMAT, "%s: /optim holds a non-finite value", path);
+        if (!rc && H5Aexists(g, "steps") <= 0) rc = SN_FAIL(SN_EFORMAT, "%s: /optim has no steps attribute", path);
+        if (!rc) rc = attr_read(g, path, "steps", H5T_NATIVE_LONG, &opt_steps, 1);
         if (g >= 0) H5Gclose(g);
     }
+    /* a file that says it is a shardnet checkpoint must be of this format; a resume needs one */
+    char magic[16] = "";
+    int version = 0;
+    if (!rc) rc = attr_read_strbuf(f, path, "magic", magic, sizeof magic, 0);
+    if (!rc) rc = attr_read(f, path, "format_version", H5T_NATIVE_INT, &version, 0);
+    int is_ours = strcmp(magic, SN_CHECKPOINT_MAGIC) == 0;
+    if (!rc && ((is_ours && version != SN_CHECKPOINT_VERSION) || (opt && !is_ours)))
+        rc = SN_FAIL(SN_EFORMAT, "%s: not a shardnet checkpoint of format %d (magic '%s', version %d)",
+                     path, SN_CHECKPOINT_VERSION, magic, version);
     if (!rc && info) {
-        memset(info, 0, sizeof *info);
-        char magic[16] = "";
-        int version = 0;
-        read_str(f, "magic", magic, sizeof magic);
-        attr_read(f, "format_version", H5T_NATIVE_INT, &version);
-        if (opt && (strcmp(magic, SN_CHECKPOINT_MAGIC) != 0 || version != SN_CHECKPOINT_VERSION))
-            rc = SN_FAIL(SN_EFORMAT, "%s: not a shardnet checkpoint of format %d (magic '%s', version %d)",
-                         path, SN_CHECKPOINT_VERSION, magic, version);
-        read_str(f, "model", info->model, sizeof info->model);
-        attr_read(f, "world_size", H5T_NATIVE_INT, &info->world_size);
-        attr_read(f, "threads", H5T_NATIVE_INT, &info->threads);
-        attr_read(f, "seed", H5T_NATIVE_UINT64, &info->seed);
-        attr_read(f, "epoch", H5T_NATIVE_INT64, &info->epoch);
-        attr_read(f, "epoch_step", H5T_NATIVE_INT64, &info->epoch_step);
-        attr_read(f, "step", H5T_NATIVE_INT64, &info->step);
-        attr_read(f, "batch", H5T_NATIVE_INT, &info->batch);
-        attr_read(f, "shuffle", H5T_NATIVE_INT, &info->shuffle);
-        attr_read(f, "global_shuffle", H5T_NATIVE_INT, &info->global_shuffle);
-        attr_read(f, "dropout", H5T_NATIVE_INT, &info->dropout);
-        attr_read(f, "train_limit", H5T_NATIVE_INT64, &info->train_limit);
-        attr_read(f, "loss_sum", H5T_NATIVE_DOUBLE, &info->loss_sum);
-        attr_read(f, "loss_count", H5T_NATIVE_DOUBLE, &info->loss_count);
-        attr_read(f, "seconds", H5T_NATIVE_DOUBLE, &info->seconds);
-        if (H5Aexists(f, "metrics") > 0) {
-            hid_t a = H5Aopen(f, "metrics", H5P_DEFAULT), t = H5Aget_type(a);
-            size_t n = H5Tget_size(t);
-            info->metrics = calloc(n + 1, 1);
-            if (info->metrics && H5Aread(a, t, info->metrics) < 0) info->metrics[0] = '\0';
-            H5Tclose(t);
-            H5Aclose(a);
-        }
+        /* the run's position: all of it for a resume (opt given), what is there otherwise */
+        int req = opt != NULL;
+        rc = attr_read_strbuf(f, path, "model", info->model, sizeof info->model, req);
+        if (!rc) rc = attr_read(f, path, "world_size", H5T_NATIVE_INT, &info->world_size, req);
+        if (!rc) rc = attr_read(f, path, "threads", H5T_NATIVE_INT, &info->threads, req);
+        if (!rc) rc = attr_read(f, path, "seed", H5T_NATIVE_UINT64, &info->seed, req);
+        if (!rc) rc = attr_read(f, path, "epoch", H5T_NATIVE_INT64, &info->epoch, req);
+        if (!rc) rc = attr_read(f, path, "epoch_step", H5T_NATIVE_INT64, &info->epoch_step, req);
+        if (!rc) rc = attr_read(f, path, "step", H5T_NATIVE_INT64, &info->step, req);
+        if (!rc) rc = attr_read(f, path, "batch", H5T_NATIVE_INT, &info->batch, req);
+        if (!rc) rc = attr_read(f, path, "shuffle", H5T_NATIVE_INT, &info->shuffle, req);
+        if (!rc) rc = attr_read(f, path, "global_shuffle", H5T_NATIVE_INT, &info->global_shuffle, req);
+        if (!rc) rc = attr_read(f, path, "dropout", H5T_NATIVE_INT, &info->dropout, req);
+        if (!rc) rc = attr_read(f, path, "train_limit", H5T_NATIVE_INT64, &info->train_limit, req);
+        if (!rc) rc = attr_read(f, path, "loss_sum", H5T_NATIVE_DOUBLE, &info->loss_sum, req);
+        if (!rc) rc = attr_read(f, path, "loss_count", H5T_NATIVE_DOUBLE, &info->loss_count, req);
+        if (!rc) rc = attr_read(f, path, "seconds", H5T_NATIVE_DOUBLE, &info->seconds, req);
+        if (!rc) rc = attr_read_str(f, path, "metrics", &info->metrics, 0);
     }
     if (!rc) {
         memcpy(p->values, vals, p->total * sizeof(float));

@@ -77,7 +77,23 @@ static int argmax_row(const float *v, int n)
     return best;
 }
 
-/* This rank's shard of /split (the first `limit` rows when limit > 0). Collective. */
+/* The image size of s must be the model's input (C,H,W): anything else would overrun the batch. */
+static int check_input_shape(const sn_model_t *m, const sn_image_set_t *s, const char *path, const char *split)
+{
+    const sn_layer_t *l = m->net;
+    size_t per = (size_t)s->channels * s->height * s->width;
+    int same = per == l->in_size;
+    if (same && l->in_ndim == 3)
+        same = s->channels == l->in_shape[0] && s->height == l->in_shape[1] && s->width == l->in_shape[2];
+    if (same) return SN_OK;
+    if (l->in_ndim == 3)
+        return SN_FAIL(SN_EFORMAT, "%s: /%s/images are %dx%dx%d (CxHxW), the model needs %dx%dx%d", path, split,
+                       s->channels, s->height, s->width, l->in_shape[0], l->in_shape[1], l->in_shape[2]);
+    return SN_FAIL(SN_EFORMAT, "%s: /%s/images have %zu values each, the model needs %zu", path, split, per, l->in_size);
+}
+
+/* This rank's shard of /split (the first `limit` rows when limit > 0), checked against the
+ * model. Collective. */
 static int load_eval_shard(const sn_model_t *m, const char *path, const char *split, int64_t limit, sn_image_set_t *s)
 {
     int rank = sn_dist_rank(), size = sn_dist_size();
@@ -90,6 +106,8 @@ static int load_eval_shard(const sn_model_t *m, const char *path, const char *sp
         sn_shard_range(n, rank, size, &begin, &count);
         rc = sn_mnist_load(path, split, begin, count, m->num_classes, s);
     }
+    if (!rc) rc = check_input_shape(m, s, path, split);
+    if (rc) sn_image_set_free(s);
     return sn_dist_agree(rc);
 }
 
@@ -257,6 +275,11 @@ static int resume_from(const sn_train_config_t *c, run_t *run, sn_checkpoint_inf
         long long had = 0, have = 0;
         if (!rc && strcmp(info->model, run->m.name) != 0)
             rc = SN_FAIL(SN_EFORMAT, "%s: a checkpoint of model '%s', this run trains '%s'", c->resume, info->model, run->m.name);
+        else if (!rc && (info->epoch < 1 || info->epoch_step < 0 || info->step < 0 || !(info->loss_count >= 0) ||
+                         !isfinite(info->loss_sum) || !isfinite(info->seconds)))
+            rc = SN_FAIL(SN_EFORMAT, "%s: corrupt run position: epoch %lld, step %lld of the epoch, %lld in all, "
+                         "loss sum %g over %g", c->resume, (long long)info->epoch, (long long)info->epoch_step,
+                         (long long)info->step, info->loss_sum, info->loss_count);
         else if (!rc && info->seed != c->seed) what = "--seed", had = (long long)info->seed, have = (long long)c->seed;
         else if (!rc && info->batch != c->batch) what = "--batch", had = info->batch, have = c->batch;
         else if (!rc && info->shuffle != c->shuffle) what = "--no-shuffle", had = !info->shuffle, have = !c->shuffle;
@@ -344,8 +367,9 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         else sn_shard_range(N, rank, P, &first, &n_loc);
     }
     if (!rc) rc = sn_mnist_load(c->data, "train", first, n_loc, m->num_classes, &run.data);
+    if (!rc) rc = check_input_shape(m, &run.data, c->data, "train");
     if ((rc = sn_dist_agree(rc))) goto out;
-    if ((rc = load_eval_shard(m, c->data, "test", c->test_limit, &run.test))) goto out;
+    if ((rc = load_eval_shard(m, c->data, "test", c->test_limit, &run.test))) goto out;   /* before any output */
     int64_t steps = c->global_shuffle ? N / B : INT64_MAX;
     if (!c->global_shuffle)
         for (int q = 0; q < P; q++) {
@@ -356,6 +380,11 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         }
     if (steps < 1) {
         rc = SN_FAIL(SN_EINVAL, "%s: %lld training rows are fewer than one global batch of %d", c->data, (long long)N, B);
+        goto out;
+    }
+    if (c->resume && at.epoch <= c->epochs && at.epoch_step >= steps) {
+        rc = SN_FAIL(SN_EINVAL, "%s: the checkpoint is at step %lld of an epoch, but an epoch of %s has %lld steps "
+                     "(other data or --train-limit?)", c->resume, (long long)at.epoch_step, c->data, (long long)steps);
         goto out;
     }
 
