@@ -52,8 +52,7 @@ tc = __import__(os.path.splitext(os.path.basename(REF))[0])
 
 OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "fixtures")
 
-V, E, H, LAYERS, CROP, B, MAX_LEN, MAX_TOKENS = 50, 16, 24, 1, 32, 4, 8, 20
-LENGTHS = [5, 7, 3, 6]
+V, E, H, CROP, B, MAX_LEN, MAX_TOKENS = 50, 16, 24, 32, 4, 8, 20
 GENERATED = {"encoder.body.body.6.weight": (3, -5), "encoder.body.body.9.weight": (4, -5)}
 STEP = {"encoder.body.body.6.weight": 8, "encoder.body.body.9.weight": 32}
 
@@ -86,11 +85,10 @@ def named_state(enc, dec):
     return out
 
 
-def main():
-    torch.set_num_threads(1)
-    torch.manual_seed(0)
+def case(fname, seed, layers, lengths, encoder_grads):
+    torch.manual_seed(seed)
     enc = tc.EncoderCNN("small", E, False)
-    dec = tc.DecoderRNN(E, H, V, LAYERS)
+    dec = tc.DecoderRNN(E, H, V, layers)
     state = dict(named_state(enc, dec))
     with torch.no_grad():
         for name, (salt, lb) in GENERATED.items():
@@ -119,11 +117,12 @@ def main():
         dec.linear.weight.mul_(5.0)
         dec.linear.bias.zero_()
         dec.linear.bias[tc.END] = 0.6
-        dec.lstm.weight_ih_l0.mul_(4.0)
+        for k in range(layers):
+            getattr(dec.lstm, f"weight_ih_l{k}").mul_(4.0)
     images = make_images(B)
     g = torch.Generator().manual_seed(5)
     seqs = []
-    for L in LENGTHS:
+    for L in lengths:
         words = torch.randint(3, V, (L - 2,), generator=g).tolist()
         seqs.append([tc.START] + words + [tc.END])
     captions = np.full((B, MAX_LEN), 999, dtype=np.int32)
@@ -131,12 +130,13 @@ def main():
         captions[b, :len(s)] = s
 
     fx = Fixture()
-    for k, v in (("V", V), ("E", E), ("H", H), ("layers", LAYERS), ("crop", CROP), ("B", B),
+    for k, v in (("V", V), ("E", E), ("H", H), ("layers", layers), ("crop", CROP), ("B", B),
                  ("max_len", MAX_LEN), ("max_tokens", MAX_TOKENS)):
         fx.add_int(k, v)
+    fx.add_int("encoder_grads", int(encoder_grads))
     fx.add("images", images)
     fx.add("captions", captions)
-    fx.add("lengths", np.array(LENGTHS, dtype=np.int32))
+    fx.add("lengths", np.array(lengths, dtype=np.int32))
     for name, (salt, lb) in GENERATED.items():
         fx.add("gen." + name, np.array([salt, lb], dtype=np.int32))
     for name, t in state.items():
@@ -156,7 +156,7 @@ def main():
     fx.add("loss", np.array([loss.item()]), dtype=np.float64)
     fx.add_int("ntok", tgt.numel())
     for name, t in state.items():
-        if t.grad is None:
+        if t.grad is None or (not encoder_grads and name.startswith("encoder.")):
             continue
         gr = t.grad.detach().numpy()
         if name in GENERATED:
@@ -189,8 +189,16 @@ def main():
     fx.add("greedy", caps)
     fx.add("greedy_len", clen)
     os.makedirs(OUT, exist_ok=True)
-    fx.write(os.path.join(OUT, "caption_step.snfx"))
-    print("greedy:", gen.tolist(), "lengths", clen.tolist(), "loss", loss.item())
+    fx.write(os.path.join(OUT, fname + ".snfx"))
+    print(fname, "greedy:", gen.tolist(), "lengths", clen.tolist(), "loss", loss.item())
+
+
+def main():
+    torch.set_num_threads(1)
+    case("caption_step", 0, 1, [5, 7, 3, 6], True)
+    # two LSTM layers; lengths up to max_len and a caption of <start> <end> only. The
+    # encoder's gradients are left out (the first case checks them) to keep it small.
+    case("caption_step_l2", 1, 2, [4, 8, 2, 6], False)
 
 
 if __name__ == "__main__":
