@@ -107,12 +107,7 @@ int sn_caption_model_new(sn_caption_model_t *m, int vocab, int embed, int hidden
     m->max_batch = max_batch;
     m->max_len = max_len;
     int rc = build(m);
-    if (rc) {
-        char msg[512];
-        snprintf(msg, sizeof msg, "%s", sn_error_message());
-        sn_caption_model_free(m);
-        SN_FAIL(rc, "caption model: %s", msg);
-    }
+    if (rc) sn_caption_model_free(m);   /* keeps the message of the part that failed */
     return rc;
 }
 
