@@ -1,0 +1,271 @@
+/*
+ * caption.c: the captioning model (include/shardnet/caption.h): the "small" CNN encoder
+ * as a Sequential, and the decoder Embedding -> LSTM -> Linear -> LogSoftMax run on
+ * packed rows, as the reference runs its Linear on pack_padded_sequence's data: only
+ * the sum(lengths) real positions go through the (large) V-wide output layer, in
+ * row-major (b, t) order, and the NLL is taken over those packed rows.
+ *
+ * Data flow of one step (B rows, T = max length of the batch):
+ *   feat = encoder(images) (B, E);  emb = embed(ids[:, :T]) (B, T, E)
+ *   x[:, 0] = feat, x[:, t] = emb[:, t-1]  ->  LSTM (lengths)  ->  y (B, T, H)
+ *   packed rows r = (b, t < len[b]):  logp = log_softmax(linear(y[b, t]))
+ *   loss = sum_r -logp[r, ids[b, t]]
+ * Backward walks the same path in reverse; the gradient of x[:, 0] goes to the encoder,
+ * that of x[:, t] to emb[:, t-1] (emb[:, T-1] feeds nothing and gets zero).
+ * Must not: allocate after the build, reorder the caller's rows, read caption ids at
+ * padding positions (they are replaced by <pad> before the lookup).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "shardnet/caption.h"
+#include "shardnet/layers.h"
+#include "shardnet/sequence.h"
+
+#define ENC_BLOCKS 4
+static const int enc_channels[ENC_BLOCKS] = {32, 64, 128, 256};
+
+static int add_layer(sn_layer_t *seq, sn_layer_t *l) { return sn_sequential_add(seq, l); }
+
+static int build_encoder(sn_caption_model_t *m)
+{
+    sn_params_t *p = &m->params;
+    int B = m->max_batch, C = 3, S = m->crop;
+    char name[SN_LAYER_NAME_MAX];
+    sn_layer_t *enc = sn_sequential_new("encoder", B);
+    if (!enc) return SN_ENOMEM;
+    m->encoder = enc;
+    for (int k = 0; k < ENC_BLOCKS; k++) {
+        int OC = enc_channels[k], OS = (S + 2 - 3) / 2 + 1;   /* 3x3, stride 2, pad 1 */
+        snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k);
+        SN_TRY(add_layer(enc, sn_conv2d_new(p, name, C, S, S, OC, 3, 2, 1, B)));
+        snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 1);
+        SN_TRY(add_layer(enc, sn_batchnorm2d_new(p, name, OC, OS, OS, 0.9f, B)));
+        snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 2);
+        SN_TRY(add_layer(enc, sn_relu_new(name, OC * OS * OS, B)));
+        C = OC;
+        S = OS;
+    }
+    SN_TRY(add_layer(enc, sn_global_avgpool_new("encoder.body.body.12", C, S, S, B)));
+    SN_TRY(add_layer(enc, sn_linear_new(p, "encoder.linear", C, m->embed, B)));
+    SN_TRY(add_layer(enc, sn_batchnorm1d_new(p, "encoder.bn", m->embed, 0.99f, B)));
+    enc->need_grad_input = 0;   /* nothing consumes the gradient of the images */
+    return SN_OK;
+}
+
+#define CAP_ALLOC(ptr, bytes, what) \
+    do { if (!((ptr) = sn_alloc((bytes), (what)))) return SN_ENOMEM; } while (0)
+
+static int build(sn_caption_model_t *m)
+{
+    sn_params_t *p = &m->params;
+    int B = m->max_batch, T = m->max_len, E = m->embed, H = m->hidden, V = m->vocab;
+    size_t rows = (size_t)B * T;
+    SN_TRY(build_encoder(m));
+    if (!(m->embedding = sn_embedding_new(p, "decoder.embed", V, E, T, B))) return SN_ENOMEM;
+    if (!(m->lstm = sn_lstm_new(p, "decoder.lstm", E, H, m->layers, T, B))) return SN_ENOMEM;
+    if (!(m->linear = sn_linear_new(p, "decoder.linear", H, V, (int)rows))) return SN_ENOMEM;
+    if (!(m->log_softmax = sn_log_softmax_new("decoder.log_softmax", V, (int)rows))) return SN_ENOMEM;
+    m->lstm->need_grad_input = 1;
+    m->linear->need_grad_input = 1;
+    m->log_softmax->need_grad_input = 1;
+    SN_TRY(sn_params_alloc(p));
+    CAP_ALLOC(m->ids, rows * sizeof(int32_t), "caption ids");
+    CAP_ALLOC(m->target, rows * sizeof(int32_t), "packed targets");
+    CAP_ALLOC(m->pack_row, rows * sizeof(int), "packed row index");
+    CAP_ALLOC(m->len, (size_t)B * sizeof(int), "caption lengths");
+    CAP_ALLOC(m->x, rows * E * sizeof(float), "LSTM input");
+    CAP_ALLOC(m->hp, rows * H * sizeof(float), "packed LSTM output");
+    CAP_ALLOC(m->dlogp, rows * V * sizeof(float), "log-probability gradient");
+    CAP_ALLOC(m->dy, rows * H * sizeof(float), "LSTM output gradient");
+    CAP_ALLOC(m->demb, rows * E * sizeof(float), "embedding gradient");
+    CAP_ALLOC(m->dfeat, (size_t)B * E * sizeof(float), "image embedding gradient");
+    CAP_ALLOC(m->h, (size_t)m->layers * B * H * sizeof(float), "decoding state h");
+    CAP_ALLOC(m->c, (size_t)m->layers * B * H * sizeof(float), "decoding state c");
+    CAP_ALLOC(m->pred, (size_t)B * sizeof(int32_t), "decoded tokens");
+    CAP_ALLOC(m->done, (size_t)B * sizeof(int), "decoding flags");
+    return SN_OK;
+}
+
+int sn_caption_model_new(sn_caption_model_t *m, int vocab, int embed, int hidden, int layers, int crop,
+                         int max_batch, int max_len)
+{
+    memset(m, 0, sizeof *m);
+    sn_params_init(&m->params);
+    if (vocab < 4 || embed < 1 || hidden < 1 || layers < 1 || crop < 16 || max_batch < 1 || max_len < 1)
+        return SN_FAIL(SN_EINVAL, "caption model: vocab %d (>= 4), embed %d, hidden %d, layers %d, "
+                       "crop %d (>= 16), max_batch %d, max_len %d", vocab, embed, hidden, layers, crop,
+                       max_batch, max_len);
+    if ((size_t)max_batch * max_len > (size_t)(1 << 30) / (size_t)vocab)
+        return SN_FAIL(SN_EINVAL, "caption model: %d x %d tokens of vocabulary %d is too large", max_batch,
+                       max_len, vocab);
+    m->vocab = vocab;
+    m->embed = embed;
+    m->hidden = hidden;
+    m->layers = layers;
+    m->crop = crop;
+    m->max_batch = max_batch;
+    m->max_len = max_len;
+    int rc = build(m);
+    if (rc) sn_caption_model_free(m);   /* keeps the message of the part that failed */
+    return rc;
+}
+
+void sn_caption_model_reset(sn_caption_model_t *m, uint64_t seed)
+{
+    sn_layer_reset(m->encoder, seed);
+    sn_layer_reset(m->embedding, seed);
+    sn_layer_reset(m->lstm, seed);
+    sn_layer_reset(m->linear, seed);
+}
+
+void sn_caption_model_free(sn_caption_model_t *m)
+{
+    sn_layer_t *ls[] = {m->encoder, m->embedding, m->lstm, m->linear, m->log_softmax};
+    for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
+        if (ls[i]) sn_layer_free(ls[i]);
+    sn_free(m->ids);
+    sn_free(m->target);
+    sn_free(m->pack_row);
+    sn_free(m->len);
+    sn_free(m->x);
+    sn_free(m->hp);
+    sn_free(m->dlogp);
+    sn_free(m->dy);
+    sn_free(m->demb);
+    sn_free(m->dfeat);
+    sn_free(m->h);
+    sn_free(m->c);
+    sn_free(m->pred);
+    sn_free(m->done);
+    sn_params_free(&m->params);
+    memset(m, 0, sizeof *m);
+}
+
+int sn_caption_forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images,
+                            const int32_t *captions, const int *lengths, int B, double *loss_sum,
+                            int64_t *tokens)
+{
+    m->fwd_valid = 0;
+    if (B < 1 || B > m->max_batch)
+        return SN_FAIL(SN_EINVAL, "caption model: batch %d outside 1..%d", B, m->max_batch);
+    int T = 0, E = m->embed, H = m->hidden, V = m->vocab, L = m->max_len;
+    for (int b = 0; b < B; b++) {
+        if (lengths[b] < 1 || lengths[b] > L)
+            return SN_FAIL(SN_EINVAL, "caption model: length %d of row %d outside 1..%d", lengths[b], b, L);
+        for (int t = 0; t < lengths[b]; t++)
+            if (captions[(size_t)b * L + t] < 0 || captions[(size_t)b * L + t] >= V)
+                return SN_FAIL(SN_ERANGE, "caption model: token %d at (%d, %d) outside 0..%d",
+                               (int)captions[(size_t)b * L + t], b, t, V - 1);
+        if (lengths[b] > T) T = lengths[b];
+    }
+    m->ctx = ctx ? *ctx : (sn_ctx_t){.training = 1};
+    m->ctx.lengths = NULL;
+    m->images = images;
+    m->B = B;
+    m->T = T;
+    /* ids (B, T): the real tokens, <pad> after them; packed targets in (b, t) order */
+    int n = 0;
+    for (int b = 0; b < B; b++) {
+        m->len[b] = lengths[b];
+        for (int t = 0; t < T; t++) {
+            int real = t < lengths[b];
+            int32_t id = real ? captions[(size_t)b * L + t] : SN_CAPTION_PAD;
+            m->ids[(size_t)b * T + t] = id;
+            if (real) {
+                m->target[n] = id;
+                m->pack_row[n++] = b * T + t;
+            }
+        }
+    }
+    m->ntok = n;
+
+    SN_TRY(sn_layer_forward(m->encoder, &m->ctx, images, B));
+    const float *feat = m->encoder->output;   /* (B, E) */
+    SN_TRY(sn_embedding_forward_ids(m->embedding, m->ids, B, T));
+    const float *emb = m->embedding->output;      /* (B, T, E) */
+    for (int b = 0; b < B; b++) {
+        float *xb = m->x + (size_t)b * T * E;
+        memcpy(xb, feat + (size_t)b * E, (size_t)E * sizeof(float));
+        if (T > 1) memcpy(xb + E, emb + (size_t)b * T * E, (size_t)(T - 1) * E * sizeof(float));
+    }
+    SN_TRY(sn_lstm_forward_seq(m->lstm, m->x, B, T, m->len, NULL, NULL));
+    const float *y = m->lstm->output;         /* (B, T, H) */
+    for (int r = 0; r < n; r++)
+        memcpy(m->hp + (size_t)r * H, y + (size_t)m->pack_row[r] * H, (size_t)H * sizeof(float));
+    SN_TRY(sn_layer_forward(m->linear, &m->ctx, m->hp, n));
+    SN_TRY(sn_layer_forward(m->log_softmax, &m->ctx, m->linear->output, n));
+    /* the packed rows are one sequence of n real tokens: nothing left to mask */
+    SN_TRY(sn_masked_nll_forward(loss_sum, NULL, m->log_softmax->output, m->target, NULL, -1, 1, n, V));
+    *tokens = n;
+    m->fwd_valid = 1;
+    return SN_OK;
+}
+
+int sn_caption_backward(sn_caption_model_t *m, float scale)
+{
+    if (!m->fwd_valid) return SN_FAIL(SN_EINVAL, "caption model: backward without a forward before it");
+    int B = m->B, T = m->T, n = m->ntok, E = m->embed, H = m->hidden, V = m->vocab;
+    SN_TRY(sn_masked_nll_backward(m->dlogp, m->target, NULL, -1, 1, n, V, scale));
+    SN_TRY(sn_layer_backward(m->log_softmax, &m->ctx, m->linear->output, m->dlogp, n));
+    SN_TRY(sn_layer_backward(m->linear, &m->ctx, m->hp, m->log_softmax->grad_input, n));
+    /* unpack: the gradient of the LSTM output, zero at padding */
+    memset(m->dy, 0, (size_t)B * T * H * sizeof(float));
+    const float *dh = m->linear->grad_input;
+    for (int r = 0; r < n; r++)
+        memcpy(m->dy + (size_t)m->pack_row[r] * H, dh + (size_t)r * H, (size_t)H * sizeof(float));
+    SN_TRY(sn_lstm_backward_seq(m->lstm, m->dy, NULL, NULL, NULL, NULL));
+    const float *dx = m->lstm->grad_input;    /* (B, T, E) */
+    for (int b = 0; b < B; b++) {
+        const float *dxb = dx + (size_t)b * T * E;
+        float *de = m->demb + (size_t)b * T * E;
+        memcpy(m->dfeat + (size_t)b * E, dxb, (size_t)E * sizeof(float));
+        if (T > 1) memcpy(de, dxb + E, (size_t)(T - 1) * E * sizeof(float));
+        memset(de + (size_t)(T - 1) * E, 0, (size_t)E * sizeof(float));
+    }
+    SN_TRY(sn_embedding_backward_ids(m->embedding, m->ids, m->demb, B, T));
+    SN_TRY(sn_layer_backward(m->encoder, &m->ctx, m->images, m->dfeat, B));
+    return SN_OK;
+}
+
+int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max_tokens, int32_t *out,
+                      int *out_len)
+{
+    m->fwd_valid = 0;
+    if (B < 1 || B > m->max_batch)
+        return SN_FAIL(SN_EINVAL, "caption model: batch %d outside 1..%d", B, m->max_batch);
+    if (max_tokens < 1) return SN_FAIL(SN_EINVAL, "caption model: max_tokens %d < 1", max_tokens);
+    int H = m->hidden, V = m->vocab;
+    sn_ctx_t ev = {.training = 0};
+    SN_TRY(sn_layer_forward(m->encoder, &ev, images, B));
+    size_t state = (size_t)m->layers * B * H;
+    memset(m->h, 0, state * sizeof(float));
+    memset(m->c, 0, state * sizeof(float));
+    memset(out, 0, (size_t)B * max_tokens * sizeof(int32_t));
+    for (int b = 0; b < B; b++) {
+        out_len[b] = 0;
+        m->done[b] = 0;
+    }
+    const float *x = m->encoder->output;   /* t = 0: the image embedding */
+    const float *htop = m->h + (size_t)(m->layers - 1) * B * H;
+    for (int step = 0; step < max_tokens; step++) {
+        SN_TRY(sn_lstm_step(m->lstm, x, m->h, m->c, B));
+        SN_TRY(sn_layer_forward(m->linear, &ev, htop, B));
+        int active = 0;
+        for (int b = 0; b < B; b++) {
+            const float *z = m->linear->output + (size_t)b * V;
+            int best = 0;
+            for (int v = 1; v < V; v++)
+                if (z[v] > z[best]) best = v;   /* the first maximum, as torch.argmax */
+            m->pred[b] = best;
+            if (m->done[b]) continue;
+            if (best == SN_CAPTION_END) m->done[b] = 1;
+            else if (best != SN_CAPTION_START && best != SN_CAPTION_PAD) out[(size_t)b * max_tokens + out_len[b]++] = best;
+            active += !m->done[b];
+        }
+        if (!active) break;
+        SN_TRY(sn_embedding_forward_ids(m->embedding, m->pred, B, 1));
+        x = m->embedding->output;
+    }
+    return SN_OK;
+}
