@@ -164,7 +164,6 @@ int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limi
 typedef struct {
     int    mode;        /* SN_PROGRESS_NONE, _LINES, or bar (AUTO on a terminal) */
     int    bar;
-    double start;
 } progress_t;
 
 static void progress_show(progress_t *p, int epoch, int64_t step, int64_t steps, double loss, double samples_per_s)
@@ -231,8 +230,8 @@ typedef struct {
 /* Every epoch has the same number of steps, so `step` steps done puts the run at step
  * step % steps_per_epoch of epoch step / steps_per_epoch + 1; loss and seconds are that
  * epoch's so far (zero at an epoch boundary). */
-static int save_checkpoint(const sn_train_config_t *c, run_t *run, int64_t step, int64_t steps_per_epoch,
-                           const double loss[2], double seconds)
+static int save_checkpoint(const sn_train_config_t *c, run_t *run, const char *path, int64_t step,
+                           int64_t steps_per_epoch, const double loss[2], double seconds)
 {
     int rc = SN_OK;
     int at_boundary = step % steps_per_epoch == 0;
@@ -245,7 +244,7 @@ static int save_checkpoint(const sn_train_config_t *c, run_t *run, int64_t step,
             .loss_sum = at_boundary ? 0.0 : loss[0], .loss_count = at_boundary ? 0.0 : loss[1],
             .seconds = at_boundary ? 0.0 : seconds, .metrics = run->metrics_text};
         snprintf(ci.model, sizeof ci.model, "%s", run->m.name);
-        rc = sn_checkpoint_save(c->checkpoint, &run->m.params, &run->opt, &ci);
+        rc = sn_checkpoint_save(path, &run->m.params, &run->opt, &ci);
     }
     return sn_dist_agree(rc);
 }
@@ -498,7 +497,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             part_secs = sn_dist_wtime() - t_epoch;
             int due = c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0;
             if (c->checkpoint && (due || stop_request)) {
-                if ((rc = save_checkpoint(c, &run, step, steps, part_loss, part_secs))) break;
+                if ((rc = save_checkpoint(c, &run, c->checkpoint, step, steps, part_loss, part_secs))) break;
                 r->checkpoint_written = 1;
             }
             if (stop_request) {
@@ -553,7 +552,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         }
         /* an epoch-end checkpoint written before this epoch's metrics existed: rewrite it */
         if (c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0 &&
-            (rc = save_checkpoint(c, &run, step, steps, part_loss, part_secs))) break;
+            (rc = save_checkpoint(c, &run, c->checkpoint, step, steps, part_loss, part_secs))) break;
     }
     restore_signals(&saved);
     r->steps = step;
@@ -571,17 +570,10 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         printf("shardnet: %lld steps, parameters identical on all %d ranks (hash %016llx)\n", (long long)step, P,
                (unsigned long long)r->params_hash);
     if (c->checkpoint && !r->stopped_by_signal) {   /* the end of the run (or of --max-steps) */
-        if ((rc = save_checkpoint(c, &run, step, steps, part_loss, part_secs))) goto out_files;
+        if ((rc = save_checkpoint(c, &run, c->checkpoint, step, steps, part_loss, part_secs))) goto out_files;
         r->checkpoint_written = 1;
     }
-    if (c->save) {
-        sn_checkpoint_info_t ci = {.world_size = P, .threads = run.threads, .seed = c->seed, .epoch = c->epochs,
-                                   .step = step, .batch = B, .shuffle = c->shuffle, .global_shuffle = c->global_shuffle,
-                                   .dropout = c->dropout, .train_limit = c->train_limit, .metrics = run.metrics_text};
-        snprintf(ci.model, sizeof ci.model, "%s", m->name);
-        if (rank == 0) rc = sn_checkpoint_save(c->save, &m->params, &run.opt, &ci);
-        if ((rc = sn_dist_agree(rc))) goto out_files;
-    }
+    if (c->save && (rc = save_checkpoint(c, &run, c->save, step, steps, part_loss, part_secs))) goto out_files;
     if (c->min_accuracy > 0 && !r->stopped_by_signal && r->test_accuracy < c->min_accuracy)
         rc = SN_FAIL(SN_ENUMERIC, "test accuracy %.4f is below the required %.4f", r->test_accuracy, c->min_accuracy);
 out_files:
