@@ -20,6 +20,9 @@
  * decoder.linear.*. BatchNorm's num_batches_tracked is not kept (nothing reads it).
  * So a checkpoint's /params/<name> layout (checkpoint.h) holds a PyTorch state_dict.
  *
+ * With a ResNet encoder the body's names are torchvision's: encoder.body.<i>... (the
+ * children of the ResNet without fc, see resnet.h).
+ *
  * Everything is allocated by sn_caption_model_new for max_batch rows of max_len tokens;
  * forward, backward and greedy decoding allocate nothing.
  */
@@ -34,10 +37,23 @@
 #define SN_CAPTION_END   2
 #define SN_CAPTION_UNK   3
 
+/* Encoder architectures: the "small" CNN, or torchvision's ResNets (include/shardnet/resnet.h). */
+#define SN_CAPTION_ENCODER_MAX 16
+
+typedef struct sn_caption_config {
+    int  vocab, embed, hidden, layers, crop, max_batch, max_len;
+    char encoder[SN_CAPTION_ENCODER_MAX];   /* "small", "resnet18", "resnet34", "resnet50", ... */
+    int  freeze_encoder;                   /* the body's tensors are buffers: only the head
+                                              (Linear + BatchNorm1d) and decoder train */
+} sn_caption_config_t;
+
 typedef struct sn_caption_model {
+    sn_caption_config_t cfg;
     int          vocab, embed, hidden, layers, crop, max_batch, max_len;
+    int          features;     /* F: the body's output per image */
     sn_params_t  params;
-    sn_layer_t  *encoder;      /* Sequential (3, crop, crop) -> (E) */
+    sn_layer_t  *body;         /* Sequential (3, crop, crop) -> (F) */
+    sn_layer_t  *head;         /* Sequential Linear(F, E) -> BatchNorm1d(E): the image embedding */
     sn_layer_t  *embedding;    /* decoder.embed, (max_batch, max_len) ids */
     sn_layer_t  *lstm;         /* decoder.lstm */
     sn_layer_t  *linear;       /* decoder.linear over packed rows (max_batch * max_len) */
@@ -57,7 +73,8 @@ typedef struct sn_caption_model {
     int32_t     *pred;         /* (max_batch) greedy decoding tokens */
     int         *done;         /* (max_batch) */
     /* the last forward, for backward */
-    const float *images;
+    const float *images;       /* NULL when it started from body features */
+    const float *feats;        /* (B, F) the head's input */
     sn_ctx_t     ctx;
     int          B, T, ntok, fwd_valid;
 } sn_caption_model_t;
@@ -66,6 +83,8 @@ typedef struct sn_caption_model {
  * padded length L of coco_<split>.h5 /captions, <start> and <end> included). Reference
  * sizes: embed 256, hidden 512, layers 1. Parameters are zero until
  * sn_caption_model_reset (or a checkpoint load). */
+int  sn_caption_model_build(sn_caption_model_t *m, const sn_caption_config_t *cfg);
+/* The "small" encoder, not frozen. */
 int  sn_caption_model_new(sn_caption_model_t *m, int vocab, int embed, int hidden, int layers, int crop,
                           int max_batch, int max_len);
 /* PyTorch's default initialisation, from the counter-based RNG keyed by seed. */
@@ -81,6 +100,13 @@ void sn_caption_model_free(sn_caption_model_t *m);
 int sn_caption_forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images,
                             const int32_t *captions, const int *lengths, int B, double *loss_sum,
                             int64_t *tokens);
+/* The same from body features (B, F) instead of images (a frozen encoder's cached
+ * features): the body is not run, and backward stops at the head. */
+int sn_caption_forward_loss_features(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *features,
+                                     const int32_t *captions, const int *lengths, int B, double *loss_sum,
+                                     int64_t *tokens);
+/* Body features (B, F) of images in evaluation mode (moving statistics), into out. */
+int sn_caption_body_features(sn_caption_model_t *m, const float *images, int B, float *out);
 /* Backward of the last forward: ADDS the gradient of scale * loss_sum to every parameter
  * gradient (scale = 1 / global token count gives the mean over the global batch). */
 int sn_caption_backward(sn_caption_model_t *m, float scale);
@@ -93,5 +119,8 @@ int sn_caption_backward(sn_caption_model_t *m, float scale);
  * Overwrites the buffers of the last forward: a backward must follow its forward. */
 int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max_tokens, int32_t *out,
                       int *out_len);
+/* The same from body features (B, F). */
+int sn_caption_greedy_features(sn_caption_model_t *m, const float *features, int B, int max_tokens,
+                               int32_t *out, int *out_len);
 
 #endif

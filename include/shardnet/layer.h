@@ -29,6 +29,12 @@ typedef struct sn_ctx {
     int64_t        step;        /* global optimisation step (keys dropout masks) */
     const int64_t *sample_ids;  /* global sample index of each batch row; NULL: the row number */
     const int     *lengths;     /* sequence lengths of each batch row (sequence layers); NULL: full */
+    /* Synchronised batch statistics: sums n doubles in place over the data-parallel group
+     * (all ranks call it in the same order: it is collective). BatchNorm in training mode
+     * uses it for the batch mean and variance and for the input-gradient sums, so P ranks
+     * x B/P rows normalise exactly like 1 rank x B. NULL: the local batch only. */
+    int          (*reduce_sum)(double *v, int n, void *arg);
+    void          *reduce_arg;
 } sn_ctx_t;
 
 typedef struct sn_layer sn_layer_t;

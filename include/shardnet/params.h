@@ -38,6 +38,10 @@ typedef struct sn_params {
                                           slots follow it, then non-trainable buffers */
     float           *values;
     float           *grads;
+    int              frozen;           /* while set, sn_params_add registers tensors as
+                                          buffers: no optimizer state, not allreduced (their
+                                          gradient pointers still point into the buffer part
+                                          of the gradient arena) */
 } sn_params_t;
 
 void sn_params_init(sn_params_t *p);

@@ -38,7 +38,7 @@ int sn_params_add(sn_params_t *p, const char *name, int ndim, const int *shape, 
     }
     s->value = value;
     s->grad = grad;
-    s->trainable = grad != NULL;
+    s->trainable = grad != NULL && !p->frozen;
     return SN_OK;
 }
 

@@ -7,8 +7,16 @@
  * Statistics and the parameter-gradient sums are accumulated in double, one channel per
  * loop iteration (OpenMP static over channels), so results do not depend on the thread
  * count. The moving statistics are non-trainable buffers in the parameter arena, so
- * checkpoints carry them. Must not: allocate in forward/backward; touch the moving
- * statistics in evaluate mode.
+ * checkpoints carry them.
+ *
+ * Synchronised mode (ctx->reduce_sum set, training): the per-channel sums are summed
+ * over the data-parallel group, so the statistics are those of the global batch (two
+ * reductions in forward: the sums, then the squared deviations about the global mean,
+ * as the local two-pass formula; one in backward: sum dy and sum dy xhat). Parameter
+ * gradients keep the local sums: the trainer's allreduce adds them up. The moving
+ * statistics then come out equal on every rank.
+ * Must not: allocate in forward/backward; touch the moving statistics in evaluate mode;
+ * call reduce_sum a different number of times on different ranks.
  */
 #include <math.h>
 #include <stdlib.h>
@@ -22,8 +30,66 @@ typedef struct {
     float *gamma, *beta, *dgamma, *dbeta;   /* (C) */
     float *moving_mean, *moving_var;        /* (C), buffers */
     float *mean, *rstd;                     /* (C), of the last forward */
+    double *red;                            /* (2C + 1) synchronised sums */
+    double count;                           /* values per channel of the last forward's statistics */
     int    used_batch_stats;
 } bn2d_t;
+
+/* Synchronised statistics of a training forward: mean and rstd over the global batch,
+ * moving statistics updated. N = this rank's values per channel. */
+static int bn2d_sync_stats(bn2d_t *m, const sn_ctx_t *ctx, const float *x, int B)
+{
+    int C = m->C, HW = m->HW;
+    double *sum = m->red;
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double s = 0.0;
+        for (int b = 0; b < B; b++) {
+            const float *xc = x + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) s += xc[i];
+        }
+        sum[c] = s;
+    }
+    sum[C] = (double)B * HW;
+    SN_TRY(ctx->reduce_sum(sum, C + 1, ctx->reduce_arg));
+    double N = sum[C];
+    if (N < 2)
+        return SN_FAIL(SN_EINVAL, "BatchNorm '%s': training needs 2 or more values per channel, got %.0f",
+                       m->base.name, N);
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        double mu = sum[c] / N, ss = 0.0;
+        for (int b = 0; b < B; b++) {
+            const float *xc = x + ((size_t)b * C + c) * HW;
+            for (int i = 0; i < HW; i++) {
+                double d = xc[i] - mu;
+                ss += d * d;
+            }
+        }
+        m->mean[c] = (float)mu;
+        sum[C + c] = ss;   /* sum[c] is still needed for the mean above: disjoint halves */
+    }
+    SN_TRY(ctx->reduce_sum(sum + C, C, ctx->reduce_arg));
+    for (int c = 0; c < C; c++) {
+        double ss = sum[C + c];
+        m->rstd[c] = (float)(1.0 / sqrt(ss / N + SN_BN_EPS));
+        m->moving_mean[c] = m->alpha * m->moving_mean[c] + (1.0f - m->alpha) * m->mean[c];
+        m->moving_var[c] = m->alpha * m->moving_var[c] + (1.0f - m->alpha) * (float)(ss / (N - 1));
+    }
+    m->count = N;
+    return SN_OK;
+}
+
+static void bn2d_apply(bn2d_t *m, const float *x, int B, int c)
+{
+    int C = m->C, HW = m->HW;
+    float a = m->gamma[c] * m->rstd[c], sh = m->beta[c] - m->mean[c] * a;
+    for (int b = 0; b < B; b++) {
+        const float *xc = x + ((size_t)b * C + c) * HW;
+        float *yc = m->base.output + ((size_t)b * C + c) * HW;
+        for (int i = 0; i < HW; i++) yc[i] = xc[i] * a + sh;
+    }
+}
 
 /* x (B, C, HW) -> y (B, C, HW) */
 static int bn2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
@@ -32,6 +98,13 @@ static int bn2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int 
     int C = m->C, HW = m->HW;
     size_t N = (size_t)B * HW;
     m->used_batch_stats = ctx && ctx->training;
+    m->count = (double)N;
+    if (m->used_batch_stats && ctx->reduce_sum) {
+        SN_TRY(bn2d_sync_stats(m, ctx, x, B));
+        #pragma omp parallel for schedule(static)
+        for (int c = 0; c < C; c++) bn2d_apply(m, x, B, c);
+        return SN_OK;
+    }
     if (m->used_batch_stats && N < 2)
         return SN_FAIL(SN_EINVAL, "BatchNorm '%s': training needs 2 or more values per channel, got %zu",
                        l->name, N);
@@ -62,12 +135,7 @@ static int bn2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int 
         }
         m->mean[c] = mean;
         m->rstd[c] = rstd;
-        float a = m->gamma[c] * rstd, sh = m->beta[c] - mean * a;
-        for (int b = 0; b < B; b++) {
-            const float *xc = x + ((size_t)b * C + c) * HW;
-            float *yc = l->output + ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) yc[i] = xc[i] * a + sh;
-        }
+        bn2d_apply(m, x, B, c);
     }
     return SN_OK;
 }
@@ -76,26 +144,34 @@ static int bn2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int 
  * training: dx = gamma rstd (dy - mean(dy) - xhat mean(dy xhat));  evaluate: dx = gamma rstd dy */
 static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
 {
-    (void)ctx;
     bn2d_t *m = (bn2d_t *)l;
     int C = m->C, HW = m->HW;
-    double N = (double)B * HW;
+    int sync = m->used_batch_stats && ctx && ctx->reduce_sum;
+    double *sdy = m->red, *sdyx = m->red + C;
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         float mean = m->mean[c], rstd = m->rstd[c];
-        double sdy = 0.0, sdyx = 0.0;
+        double a = 0.0, ax = 0.0;
         for (int b = 0; b < B; b++) {
             size_t o = ((size_t)b * C + c) * HW;
             for (int i = 0; i < HW; i++) {
-                sdy += dy[o + i];
-                sdyx += (double)dy[o + i] * ((x[o + i] - mean) * rstd);
+                a += dy[o + i];
+                ax += (double)dy[o + i] * ((x[o + i] - mean) * rstd);
             }
         }
-        m->dgamma[c] += (float)sdyx;
-        m->dbeta[c] += (float)sdy;
-        if (!l->need_grad_input) continue;
+        m->dgamma[c] += (float)ax;   /* local sums: the gradient allreduce adds the ranks' */
+        m->dbeta[c] += (float)a;
+        sdy[c] = a;
+        sdyx[c] = ax;
+    }
+    if (!l->need_grad_input) return SN_OK;
+    if (sync) SN_TRY(ctx->reduce_sum(m->red, 2 * C, ctx->reduce_arg));
+    double N = m->count;
+    #pragma omp parallel for schedule(static)
+    for (int c = 0; c < C; c++) {
+        float mean = m->mean[c], rstd = m->rstd[c];
         double k = (double)m->gamma[c] * rstd;
-        double mdy = m->used_batch_stats ? sdy / N : 0.0, mdyx = m->used_batch_stats ? sdyx / N : 0.0;
+        double mdy = m->used_batch_stats ? sdy[c] / N : 0.0, mdyx = m->used_batch_stats ? sdyx[c] / N : 0.0;
         for (int b = 0; b < B; b++) {
             size_t o = ((size_t)b * C + c) * HW;
             for (int i = 0; i < HW; i++) {
@@ -124,6 +200,7 @@ static void bn2d_destroy(sn_layer_t *l)
     bn2d_t *m = (bn2d_t *)l;
     sn_free(m->mean);
     sn_free(m->rstd);
+    sn_free(m->red);
 }
 
 static const sn_layer_ops_t bn2d_ops = {"BatchNorm", bn2d_forward, bn2d_backward, bn2d_reset, bn2d_destroy};
@@ -140,6 +217,7 @@ static sn_layer_t *bn_new(sn_params_t *params, const char *name, int ndim, const
     if (sn_layer_setup(&m->base, &bn2d_ops, name, max_batch, ndim, shape, ndim, shape, 1, 1)) goto fail;
     if (!(m->mean = sn_alloc((size_t)C * sizeof(float), "batch mean"))) goto fail;
     if (!(m->rstd = sn_alloc((size_t)C * sizeof(float), "batch rstd"))) goto fail;
+    if (!(m->red = sn_alloc((2 * (size_t)C + 1) * sizeof(double), "batch statistics sums"))) goto fail;
     sn_layer_param_name(pn, sizeof pn, &m->base, "weight");
     if (sn_params_add(params, pn, 1, &C, &m->gamma, &m->dgamma)) goto fail;
     sn_layer_param_name(pn, sizeof pn, &m->base, "bias");

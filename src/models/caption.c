@@ -1,6 +1,6 @@
 /*
- * caption.c: the captioning model (include/shardnet/caption.h): the "small" CNN encoder
- * as a Sequential, and the decoder Embedding -> LSTM -> Linear -> LogSoftMax run on
+ * caption.c: the captioning model (include/shardnet/caption.h): the CNN encoder (body + head)
+ * as two Sequentials, and the decoder Embedding -> LSTM -> Linear -> LogSoftMax run on
  * packed rows, as the reference runs its Linear on pack_padded_sequence's data: only
  * the sum(lengths) real positions go through the (large) V-wide output layer, in
  * row-major (b, t) order, and the NLL is taken over those packed rows.
@@ -27,29 +27,46 @@ static const int enc_channels[ENC_BLOCKS] = {32, 64, 128, 256};
 
 static int add_layer(sn_layer_t *seq, sn_layer_t *l) { return sn_sequential_add(seq, l); }
 
-static int build_encoder(sn_caption_model_t *m)
+/* The small CNN body: (3, S, S) -> (256) */
+static int build_small_body(sn_caption_model_t *m, sn_layer_t *body)
 {
     sn_params_t *p = &m->params;
     int B = m->max_batch, C = 3, S = m->crop;
     char name[SN_LAYER_NAME_MAX];
-    sn_layer_t *enc = sn_sequential_new("encoder", B);
-    if (!enc) return SN_ENOMEM;
-    m->encoder = enc;
     for (int k = 0; k < ENC_BLOCKS; k++) {
         int OC = enc_channels[k], OS = (S + 2 - 3) / 2 + 1;   /* 3x3, stride 2, pad 1 */
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k);
-        SN_TRY(add_layer(enc, sn_conv2d_new(p, name, C, S, S, OC, 3, 2, 1, B)));
+        SN_TRY(add_layer(body, sn_conv2d_new(p, name, C, S, S, OC, 3, 2, 1, B)));
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 1);
-        SN_TRY(add_layer(enc, sn_batchnorm2d_new(p, name, OC, OS, OS, 0.9f, B)));
+        SN_TRY(add_layer(body, sn_batchnorm2d_new(p, name, OC, OS, OS, 0.9f, B)));
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 2);
-        SN_TRY(add_layer(enc, sn_relu_new(name, OC * OS * OS, B)));
+        SN_TRY(add_layer(body, sn_relu_new(name, OC * OS * OS, B)));
         C = OC;
         S = OS;
     }
-    SN_TRY(add_layer(enc, sn_global_avgpool_new("encoder.body.body.12", C, S, S, B)));
-    SN_TRY(add_layer(enc, sn_linear_new(p, "encoder.linear", C, m->embed, B)));
-    SN_TRY(add_layer(enc, sn_batchnorm1d_new(p, "encoder.bn", m->embed, 0.99f, B)));
-    enc->need_grad_input = 0;   /* nothing consumes the gradient of the images */
+    SN_TRY(add_layer(body, sn_global_avgpool_new("encoder.body.body.12", C, S, S, B)));
+    m->features = C;
+    return SN_OK;
+}
+
+static int build_encoder(sn_caption_model_t *m)
+{
+    sn_params_t *p = &m->params;
+    int B = m->max_batch;
+    if (!(m->body = sn_sequential_new("encoder.body", B))) return SN_ENOMEM;
+    p->frozen = m->cfg.freeze_encoder;
+    int rc = SN_OK;
+    if (strcmp(m->cfg.encoder, "small") == 0)
+        rc = build_small_body(m, m->body);
+    else
+        rc = SN_FAIL(SN_EINVAL, "caption model: unknown encoder '%s' (small)", m->cfg.encoder);
+    p->frozen = 0;
+    SN_TRY(rc);
+    m->body->need_grad_input = 0;   /* nothing consumes the gradient of the images */
+    if (!(m->head = sn_sequential_new("encoder.head", B))) return SN_ENOMEM;
+    SN_TRY(add_layer(m->head, sn_linear_new(p, "encoder.linear", m->features, m->embed, B)));
+    SN_TRY(add_layer(m->head, sn_batchnorm1d_new(p, "encoder.bn", m->embed, 0.99f, B)));
+    m->head->need_grad_input = !m->cfg.freeze_encoder;
     return SN_OK;
 }
 
@@ -87,33 +104,44 @@ static int build(sn_caption_model_t *m)
     return SN_OK;
 }
 
-int sn_caption_model_new(sn_caption_model_t *m, int vocab, int embed, int hidden, int layers, int crop,
-                         int max_batch, int max_len)
+int sn_caption_model_build(sn_caption_model_t *m, const sn_caption_config_t *cfg)
 {
     memset(m, 0, sizeof *m);
     sn_params_init(&m->params);
-    if (vocab < 4 || embed < 1 || hidden < 1 || layers < 1 || crop < 16 || max_batch < 1 || max_len < 1)
+    if (cfg->vocab < 4 || cfg->embed < 1 || cfg->hidden < 1 || cfg->layers < 1 || cfg->crop < 16 ||
+        cfg->max_batch < 1 || cfg->max_len < 1)
         return SN_FAIL(SN_EINVAL, "caption model: vocab %d (>= 4), embed %d, hidden %d, layers %d, "
-                       "crop %d (>= 16), max_batch %d, max_len %d", vocab, embed, hidden, layers, crop,
-                       max_batch, max_len);
-    if ((size_t)max_batch * max_len > (size_t)(1 << 30) / (size_t)vocab)
-        return SN_FAIL(SN_EINVAL, "caption model: %d x %d tokens of vocabulary %d is too large", max_batch,
-                       max_len, vocab);
-    m->vocab = vocab;
-    m->embed = embed;
-    m->hidden = hidden;
-    m->layers = layers;
-    m->crop = crop;
-    m->max_batch = max_batch;
-    m->max_len = max_len;
+                       "crop %d (>= 16), max_batch %d, max_len %d", cfg->vocab, cfg->embed, cfg->hidden,
+                       cfg->layers, cfg->crop, cfg->max_batch, cfg->max_len);
+    if ((size_t)cfg->max_batch * cfg->max_len > (size_t)(1 << 30) / (size_t)cfg->vocab)
+        return SN_FAIL(SN_EINVAL, "caption model: %d x %d tokens of vocabulary %d is too large", cfg->max_batch,
+                       cfg->max_len, cfg->vocab);
+    m->cfg = *cfg;
+    if (!m->cfg.encoder[0]) snprintf(m->cfg.encoder, sizeof m->cfg.encoder, "small");
+    m->vocab = cfg->vocab;
+    m->embed = cfg->embed;
+    m->hidden = cfg->hidden;
+    m->layers = cfg->layers;
+    m->crop = cfg->crop;
+    m->max_batch = cfg->max_batch;
+    m->max_len = cfg->max_len;
     int rc = build(m);
     if (rc) sn_caption_model_free(m);   /* keeps the message of the part that failed */
     return rc;
 }
 
+int sn_caption_model_new(sn_caption_model_t *m, int vocab, int embed, int hidden, int layers, int crop,
+                         int max_batch, int max_len)
+{
+    sn_caption_config_t cfg = {.vocab = vocab, .embed = embed, .hidden = hidden, .layers = layers,
+                               .crop = crop, .max_batch = max_batch, .max_len = max_len, .encoder = "small"};
+    return sn_caption_model_build(m, &cfg);
+}
+
 void sn_caption_model_reset(sn_caption_model_t *m, uint64_t seed)
 {
-    sn_layer_reset(m->encoder, seed);
+    sn_layer_reset(m->body, seed);
+    sn_layer_reset(m->head, seed);
     sn_layer_reset(m->embedding, seed);
     sn_layer_reset(m->lstm, seed);
     sn_layer_reset(m->linear, seed);
@@ -121,7 +149,7 @@ void sn_caption_model_reset(sn_caption_model_t *m, uint64_t seed)
 
 void sn_caption_model_free(sn_caption_model_t *m)
 {
-    sn_layer_t *ls[] = {m->encoder, m->embedding, m->lstm, m->linear, m->log_softmax};
+    sn_layer_t *ls[] = {m->body, m->head, m->embedding, m->lstm, m->linear, m->log_softmax};
     for (size_t i = 0; i < sizeof ls / sizeof ls[0]; i++)
         if (ls[i]) sn_layer_free(ls[i]);
     sn_free(m->ids);
@@ -142,9 +170,9 @@ void sn_caption_model_free(sn_caption_model_t *m)
     memset(m, 0, sizeof *m);
 }
 
-int sn_caption_forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images,
-                            const int32_t *captions, const int *lengths, int B, double *loss_sum,
-                            int64_t *tokens)
+/* images (B, 3, crop, crop), or body features (B, F) when images is NULL */
+static int forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images, const float *features,
+                        const int32_t *captions, const int *lengths, int B, double *loss_sum, int64_t *tokens)
 {
     m->fwd_valid = 0;
     if (B < 1 || B > m->max_batch)
@@ -180,8 +208,14 @@ int sn_caption_forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const fl
     }
     m->ntok = n;
 
-    SN_TRY(sn_layer_forward(m->encoder, &m->ctx, images, B));
-    const float *feat = m->encoder->output;   /* (B, E) */
+    if (images) {   /* a frozen body is a fixed function of the image: evaluation mode */
+        sn_ctx_t ev = {.training = 0};
+        SN_TRY(sn_layer_forward(m->body, m->cfg.freeze_encoder ? &ev : &m->ctx, images, B));
+        features = m->body->output;
+    }
+    m->feats = features;
+    SN_TRY(sn_layer_forward(m->head, &m->ctx, features, B));
+    const float *feat = m->head->output;      /* (B, E) */
     SN_TRY(sn_embedding_forward_ids(m->embedding, m->ids, B, T));
     const float *emb = m->embedding->output;      /* (B, T, E) */
     for (int b = 0; b < B; b++) {
@@ -199,6 +233,31 @@ int sn_caption_forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const fl
     SN_TRY(sn_masked_nll_forward(loss_sum, NULL, m->log_softmax->output, m->target, NULL, -1, 1, n, V));
     *tokens = n;
     m->fwd_valid = 1;
+    return SN_OK;
+}
+
+int sn_caption_forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images,
+                            const int32_t *captions, const int *lengths, int B, double *loss_sum,
+                            int64_t *tokens)
+{
+    return forward_loss(m, ctx, images, NULL, captions, lengths, B, loss_sum, tokens);
+}
+
+int sn_caption_forward_loss_features(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *features,
+                                     const int32_t *captions, const int *lengths, int B, double *loss_sum,
+                                     int64_t *tokens)
+{
+    return forward_loss(m, ctx, NULL, features, captions, lengths, B, loss_sum, tokens);
+}
+
+int sn_caption_body_features(sn_caption_model_t *m, const float *images, int B, float *out)
+{
+    m->fwd_valid = 0;
+    if (B < 1 || B > m->max_batch)
+        return SN_FAIL(SN_EINVAL, "caption model: batch %d outside 1..%d", B, m->max_batch);
+    sn_ctx_t ev = {.training = 0};
+    SN_TRY(sn_layer_forward(m->body, &ev, images, B));
+    memcpy(out, m->body->output, (size_t)B * m->features * sizeof(float));
     return SN_OK;
 }
 
@@ -224,12 +283,14 @@ int sn_caption_backward(sn_caption_model_t *m, float scale)
         memset(de + (size_t)(T - 1) * E, 0, (size_t)E * sizeof(float));
     }
     SN_TRY(sn_embedding_backward_ids(m->embedding, m->ids, m->demb, B, T));
-    SN_TRY(sn_layer_backward(m->encoder, &m->ctx, m->images, m->dfeat, B));
+    SN_TRY(sn_layer_backward(m->head, &m->ctx, m->feats, m->dfeat, B));
+    if (m->images && !m->cfg.freeze_encoder)
+        SN_TRY(sn_layer_backward(m->body, &m->ctx, m->images, m->head->grad_input, B));
     return SN_OK;
 }
 
-int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max_tokens, int32_t *out,
-                      int *out_len)
+static int greedy(sn_caption_model_t *m, const float *images, const float *features, int B, int max_tokens,
+                  int32_t *out, int *out_len)
 {
     m->fwd_valid = 0;
     if (B < 1 || B > m->max_batch)
@@ -237,7 +298,11 @@ int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max
     if (max_tokens < 1) return SN_FAIL(SN_EINVAL, "caption model: max_tokens %d < 1", max_tokens);
     int H = m->hidden, V = m->vocab;
     sn_ctx_t ev = {.training = 0};
-    SN_TRY(sn_layer_forward(m->encoder, &ev, images, B));
+    if (images) {
+        SN_TRY(sn_layer_forward(m->body, &ev, images, B));
+        features = m->body->output;
+    }
+    SN_TRY(sn_layer_forward(m->head, &ev, features, B));
     size_t state = (size_t)m->layers * B * H;
     memset(m->h, 0, state * sizeof(float));
     memset(m->c, 0, state * sizeof(float));
@@ -246,7 +311,7 @@ int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max
         out_len[b] = 0;
         m->done[b] = 0;
     }
-    const float *x = m->encoder->output;   /* t = 0: the image embedding */
+    const float *x = m->head->output;      /* t = 0: the image embedding */
     const float *htop = m->h + (size_t)(m->layers - 1) * B * H;
     for (int step = 0; step < max_tokens; step++) {
         SN_TRY(sn_lstm_step(m->lstm, x, m->h, m->c, B));
@@ -268,4 +333,16 @@ int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max
         x = m->embedding->output;
     }
     return SN_OK;
+}
+
+int sn_caption_greedy(sn_caption_model_t *m, const float *images, int B, int max_tokens, int32_t *out,
+                      int *out_len)
+{
+    return greedy(m, images, NULL, B, max_tokens, out, out_len);
+}
+
+int sn_caption_greedy_features(sn_caption_model_t *m, const float *features, int B, int max_tokens,
+                               int32_t *out, int *out_len)
+{
+    return greedy(m, NULL, features, B, max_tokens, out, out_len);
 }
