@@ -1,6 +1,6 @@
 /*
  * pack_main.c: `sn-pack`, a COCO captions JSON + its image folder + a vocabulary ->
- * coco_<split>.h5 (layout in DESIGN.md: /images, /image_ids, /file_names, /captions,
+ * coco_<split>.h5 (layout in DESIGN.md, plus /caption_tokens: /images, /image_ids, /file_names, /captions,
  * /caption_lengths, /caption_image, /vocab, /vocab_counts and root attributes).
  *
  * Which images: every image of the JSON that has at least one (kept) caption and loads,
@@ -84,6 +84,8 @@ static void usage(FILE *f)
         "  /captions         int32  [N_cap, L]        <start> tokens <end>, padded with <pad>=0\n"
         "  /caption_lengths  int32  [N_cap]           including <start> and <end>\n"
         "  /caption_image    int32  [N_cap]           row of /images the caption describes\n"
+        "  /caption_tokens   string [N_cap]           the caption's tokens separated by spaces\n"
+        "                                             (before <unk> mapping and truncation: BLEU references)\n"
         "  /vocab            string [V]               token of each id (<pad> <start> <end> <unk> first)\n"
         "  /vocab_counts     int64  [V]\n"
         "  root attributes: vocab_threshold, image_size, max_len, source_sha256 (of the JSON),\n"
@@ -749,12 +751,13 @@ static int write_rest(const opts_t *o, const char *tmp, text_t *t, const cands_t
 {
     const dp_coco_t *co = &t->coco;
     int rc = 0;
-    hid_t f = -1, ds = -1, str_t = -1, d_cap = -1, d_len = -1, d_img = -1;
+    hid_t f = -1, ds = -1, str_t = -1, d_cap = -1, d_len = -1, d_img = -1, d_tok = -1;
     int64_t *img_row = malloc((size_t)(co->n_images > 0 ? co->n_images : 1) * sizeof *img_row);
     int64_t *ids = malloc((size_t)n_rows * sizeof *ids);
     const char **names = malloc((size_t)n_rows * sizeof *names);
     int32_t *cbuf = NULL, *lbuf = NULL, *ibuf = NULL;
     int64_t *cidx = NULL;
+    char **tbuf = NULL;   /* token strings of a block */
     if (!img_row || !ids || !names) {
         rc = SN_FAIL(SN_ENOMEM, "cannot allocate the image index");
         goto done;
@@ -813,7 +816,8 @@ static int write_rest(const opts_t *o, const char *tmp, text_t *t, const cands_t
     hsize_t cdims[2] = {(hsize_t)n_cap, (hsize_t)L};
     if ((d_cap = make_ds(f, "captions", H5T_STD_I32LE, 2, cdims)) < 0 ||
         (d_len = make_ds(f, "caption_lengths", H5T_STD_I32LE, 1, cdims)) < 0 ||
-        (d_img = make_ds(f, "caption_image", H5T_STD_I32LE, 1, cdims)) < 0) {
+        (d_img = make_ds(f, "caption_image", H5T_STD_I32LE, 1, cdims)) < 0 ||
+        (d_tok = make_ds(f, "caption_tokens", str_t, 1, cdims)) < 0) {
         rc = SN_FAIL(SN_EIO, "%s: cannot create the caption datasets", tmp);
         goto done;
     }
@@ -821,7 +825,8 @@ static int write_rest(const opts_t *o, const char *tmp, text_t *t, const cands_t
     lbuf = malloc(CAPTION_BLOCK * sizeof *lbuf);
     ibuf = malloc(CAPTION_BLOCK * sizeof *ibuf);
     cidx = malloc(CAPTION_BLOCK * sizeof *cidx);
-    if (!cbuf || !lbuf || !ibuf || !cidx) {
+    tbuf = calloc(CAPTION_BLOCK, sizeof *tbuf);
+    if (!cbuf || !lbuf || !ibuf || !cidx || !tbuf) {
         rc = SN_FAIL(SN_ENOMEM, "cannot allocate a caption block");
         goto done;
     }
@@ -854,18 +859,35 @@ static int write_rest(const opts_t *o, const char *tmp, text_t *t, const cands_t
                 for (int w = 0; w < n; w++) rowp[1 + w] = dp_vocab_id(&t->vocab, dp_token(&tok, w));
                 rowp[n + 1] = DP_END;
                 lbuf[k] = n + 2;
+                size_t chars = 1;   /* every token, before <unk> mapping and truncation */
+                for (int w = 0; w < tok.n; w++) chars += strlen(dp_token(&tok, w)) + 1;
+                char *text = malloc(chars), *q = text;
+                if (!text) {
+                    bad++;
+                    continue;
+                }
+                for (int w = 0; w < tok.n; w++) {
+                    size_t len = strlen(dp_token(&tok, w));
+                    if (w) *q++ = ' ';
+                    memcpy(q, dp_token(&tok, w), len);
+                    q += len;
+                }
+                *q = '\0';
+                free(tbuf[k]);
+                tbuf[k] = text;
                 ibuf[k] = (int32_t)img_row[cap->image_row];
             }
             dp_tokens_free(&tok);
         }
         if (bad) {
-            rc = SN_FAIL(SN_EFORMAT, "%s: a caption no longer tokenizes", o->captions);
+            rc = SN_FAIL(SN_EFORMAT, "%s: a caption no longer tokenizes (or out of memory)", o->captions);
             break;
         }
         truncated += trunc_here;
         if (nb > 0 && (write_block(d_cap, H5T_NATIVE_INT32, 2, (hsize_t)written, (hsize_t)nb, (hsize_t)L, cbuf) ||
                        write_block(d_len, H5T_NATIVE_INT32, 1, (hsize_t)written, (hsize_t)nb, 1, lbuf) ||
-                       write_block(d_img, H5T_NATIVE_INT32, 1, (hsize_t)written, (hsize_t)nb, 1, ibuf)))
+                       write_block(d_img, H5T_NATIVE_INT32, 1, (hsize_t)written, (hsize_t)nb, 1, ibuf) ||
+                       write_block(d_tok, str_t, 1, (hsize_t)written, (hsize_t)nb, 1, tbuf)))
             rc = SN_FAIL(SN_EIO, "%s: cannot write captions %lld..%lld", tmp, (long long)written,
                          (long long)(written + nb - 1));
         written += nb;
@@ -886,9 +908,12 @@ done:
     if (d_cap >= 0) H5Dclose(d_cap);
     if (d_len >= 0) H5Dclose(d_len);
     if (d_img >= 0) H5Dclose(d_img);
+    if (d_tok >= 0) H5Dclose(d_tok);
     if (str_t >= 0) H5Tclose(str_t);
+    if (tbuf)
+        for (int k = 0; k < CAPTION_BLOCK; k++) free(tbuf[k]);
     if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = SN_FAIL(SN_EIO, "%s: cannot close the HDF5 file", tmp);
-    free(img_row); free(ids); free(names); free(cbuf); free(lbuf); free(ibuf); free(cidx);
+    free(img_row); free(ids); free(names); free(cbuf); free(lbuf); free(ibuf); free(cidx); free(tbuf);
     return rc;
 }
 
