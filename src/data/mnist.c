@@ -15,33 +15,13 @@
 #include <hdf5.h>
 #include "shardnet/data.h"
 #include "shardnet/error.h"
+#include "data/h5util.h"
 
 void sn_shard_range(int64_t n, int rank, int size, int64_t *begin, int64_t *count)
 {
     int64_t b = n * rank / size, e = n * (rank + 1) / size;
     *begin = b;
     *count = e - b;
-}
-
-static hid_t open_file(const char *path)
-{
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    struct stat st;
-    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
-        SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        SN_FAIL(SN_EIO, "%s: is a directory, not an HDF5 file", path);
-        return -1;
-    }
-    if (H5Fis_hdf5(path) <= 0) {
-        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
-        return -1;
-    }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
-    return f;
 }
 
 /* Opens name, checks it is an unsigned 8-bit integer dataset of rank 1..4 with >= 1 row. */
@@ -113,7 +93,7 @@ static int read_attr_double(hid_t f, const char *path, const char *name, double 
 
 int sn_mnist_rows(const char *path, const char *split, int64_t *rows)
 {
-    hid_t f = open_file(path);
+    hid_t f = sn_h5_open_read(path);
     if (f < 0) return SN_EIO;
     char name[256];
     snprintf(name, sizeof name, "/%s/images", split);
@@ -131,7 +111,7 @@ int sn_mnist_load(const char *path, const char *split, int64_t begin, int64_t co
                   int num_classes, sn_image_set_t *out)
 {
     memset(out, 0, sizeof *out);
-    hid_t f = open_file(path);
+    hid_t f = sn_h5_open_read(path);
     if (f < 0) return SN_EIO;
     int rc = SN_OK, ndi = 0, ndl = 0;
     hsize_t di[4], dl[4];

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/resource.h>
 #include "shardnet/checkpoint.h"
 #include "shardnet/data.h"
 #include "shardnet/dist.h"
@@ -18,6 +17,7 @@
 #include "shardnet/rng.h"
 #include "shardnet/train.h"
 #include "kernels/kernels.h"
+#include "train/runtime.h"
 
 void sn_train_defaults(sn_train_config_t *c)
 {
@@ -56,17 +56,6 @@ static void fill_batch(float *x, int *y, int64_t *ids, const sn_image_set_t *s, 
         y[i] = s->labels[rows[i]];
         ids[i] = s->first + rows[i];
     }
-}
-
-/* Resident memory of this process now, in MB (from /proc; 0 where unavailable). */
-static double rss_now_mb(void)
-{
-    long pages = 0, resident = 0;
-    FILE *f = fopen("/proc/self/statm", "r");
-    if (!f) return 0.0;
-    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
-    fclose(f);
-    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
 }
 
 static int argmax_row(const float *v, int n)
@@ -159,59 +148,6 @@ int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limi
     return rc;
 }
 
-/* ---- progress output (rank 0) ---------------------------------------------------- */
-
-typedef struct {
-    int    mode;        /* SN_PROGRESS_NONE, _LINES, or bar (AUTO on a terminal) */
-    int    bar;
-} progress_t;
-
-static void progress_show(progress_t *p, int epoch, int64_t step, int64_t steps, double loss, double samples_per_s)
-{
-    if (p->mode == SN_PROGRESS_NONE) return;
-    if (p->bar) {
-        int width = 30, done = (int)(width * step / steps);
-        char bar[64];
-        for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : (i == done ? '>' : ' ');
-        bar[width] = '\0';
-        fprintf(stderr, "\repoch %d [%s] %3d%% %lld/%lld  loss %.4f  %.0f samples/s ", epoch, bar,
-                (int)(100 * step / steps), (long long)step, (long long)steps, loss, samples_per_s);
-        if (step == steps) fputc('\n', stderr);
-        fflush(stderr);
-    } else {
-        printf("Train epoch %d: %lld/%lld steps (%.0f%%)  loss %.6f  %.0f samples/s\n", epoch, (long long)step,
-               (long long)steps, 100.0 * step / steps, loss, samples_per_s);
-        fflush(stdout);
-    }
-}
-
-/* ---- signals -------------------------------------------------------------------------- */
-
-static volatile sig_atomic_t g_stop_signal;
-
-static void on_stop_signal(int sig) { g_stop_signal = sig; }
-
-typedef struct { struct sigaction term, intr, usr1; } saved_signals_t;
-
-static void catch_stop_signals(saved_signals_t *saved)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_stop_signal;
-    sigemptyset(&sa.sa_mask);
-    g_stop_signal = 0;
-    sigaction(SIGTERM, &sa, &saved->term);
-    sigaction(SIGINT, &sa, &saved->intr);
-    sigaction(SIGUSR1, &sa, &saved->usr1);
-}
-
-static void restore_signals(const saved_signals_t *saved)
-{
-    sigaction(SIGTERM, &saved->term, NULL);
-    sigaction(SIGINT, &saved->intr, NULL);
-    sigaction(SIGUSR1, &saved->usr1, NULL);
-}
-
 /* ---- the training loop -------------------------------------------------------------- */
 
 /* Side slots of the gradient allreduce (see SN_PARAMS_SIDE_SLOTS). */
@@ -223,8 +159,7 @@ typedef struct {
     sn_image_set_t  data;           /* this rank's training rows */
     sn_image_set_t  test;           /* this rank's test rows, loaded once */
     int             threads;
-    char           *metrics_text;   /* JSON lines of finished epochs (kept for checkpoints) */
-    size_t          metrics_len, metrics_cap;
+    sn_text_t       metrics;        /* JSON lines of finished epochs (kept for checkpoints) */
 } run_t;
 
 /* Every epoch has the same number of steps, so `step` steps done puts the run at step
@@ -242,25 +177,11 @@ static int save_checkpoint(const sn_train_config_t *c, run_t *run, const char *p
             .batch = c->batch, .shuffle = c->shuffle,
             .global_shuffle = c->global_shuffle, .dropout = c->dropout, .train_limit = c->train_limit,
             .loss_sum = at_boundary ? 0.0 : loss[0], .loss_count = at_boundary ? 0.0 : loss[1],
-            .seconds = at_boundary ? 0.0 : seconds, .metrics = run->metrics_text};
+            .seconds = at_boundary ? 0.0 : seconds, .metrics = run->metrics.text};
         snprintf(ci.model, sizeof ci.model, "%s", run->m.name);
         rc = sn_checkpoint_save(path, &run->m.params, &run->opt, &ci);
     }
     return sn_dist_agree(rc);
-}
-
-static void metrics_append(run_t *run, const char *line)
-{
-    size_t n = strlen(line);
-    if (run->metrics_len + n + 1 > run->metrics_cap) {
-        size_t cap = (run->metrics_cap + n + 1) * 2;
-        char *t = realloc(run->metrics_text, cap);
-        if (!t) return;   /* the metrics file still has the line; only a checkpoint would miss it */
-        run->metrics_text = t;
-        run->metrics_cap = cap;
-    }
-    memcpy(run->metrics_text + run->metrics_len, line, n + 1);
-    run->metrics_len += n;
 }
 
 /* Loads a checkpoint on rank 0, checks it belongs to this run, and shares it. */
@@ -305,28 +226,11 @@ static int resume_from(const sn_train_config_t *c, run_t *run, sn_checkpoint_inf
     SN_TRY(sn_dist_bcast_f32(run->opt.acc_delta, run->opt.n, 0));
     run->opt.steps = (long)info->step;
     if (info->metrics) {
-        metrics_append(run, info->metrics);
+        sn_text_append(&run->metrics, info->metrics);
         free(info->metrics);
         info->metrics = NULL;
     }
     return SN_OK;
-}
-
-/* Fault injection for the failure tests: SHARDNET_FAULT="stall:RANK:STEP" makes that rank
- * stop making progress before that step (it sleeps until killed). */
-static void maybe_inject_fault(int rank, int64_t step)
-{
-    static int parsed, fault_rank = -1;
-    static long long fault_step = -1;
-    if (!parsed) {
-        const char *f = getenv("SHARDNET_FAULT");
-        parsed = 1;
-        if (f && sscanf(f, "stall:%d:%lld", &fault_rank, &fault_step) != 2) fault_rank = -1;
-    }
-    if (rank == fault_rank && step == fault_step) {
-        fprintf(stderr, "shardnet[rank %d]: SHARDNET_FAULT: stalling before step %lld\n", rank, (long long)step);
-        for (;;) pause();
-    }
 }
 
 int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
@@ -397,13 +301,13 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     if (!x || !dlogp || !y || !ids || !rows || !perm) rc = SN_FAIL(SN_ENOMEM, "training buffers");
     if (!rc && rank == 0 && c->metrics) {
         if (!(metrics = fopen(c->metrics, "w"))) rc = SN_FAIL(SN_EIO, "%s: cannot write the metrics file", c->metrics);
-        else if (run.metrics_text) fputs(run.metrics_text, metrics);   /* the epochs before the resume */
+        else if (run.metrics.text) fputs(run.metrics.text, metrics);   /* the epochs before the resume */
     }
     if (!rc && rank == 0 && c->loss_log && !(loss_log = fopen(c->loss_log, c->resume ? "a" : "w")))
         rc = SN_FAIL(SN_EIO, "%s: cannot write the loss log", c->loss_log);
     if ((rc = sn_dist_agree(rc))) goto out_buffers;
 
-    progress_t prog = {.mode = rank == 0 ? c->progress : SN_PROGRESS_NONE};
+    sn_progress_t prog = {.mode = rank == 0 ? c->progress : SN_PROGRESS_NONE};
     prog.bar = prog.mode == SN_PROGRESS_AUTO && isatty(2);
     if (rank == 0) {
         printf("shardnet: training %s on %s: %d rank%s x %d thread%s, global batch %d, %lld steps/epoch, "
@@ -415,8 +319,8 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         fflush(stdout);
     }
 
-    saved_signals_t saved;
-    catch_stop_signals(&saved);
+    sn_saved_signals_t saved;
+    sn_catch_stop_signals(&saved);
     int64_t step = at.step;
     int stop = 0;
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;   /* the epoch so far */
@@ -433,7 +337,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         double run_loss[2] = {0.0, 0.0}, epoch_loss[2] = {resumed ? at.loss_sum : 0.0, resumed ? at.loss_count : 0.0};
         for (; s < steps; s++) {
             if (c->max_steps > 0 && step >= c->max_steps) { stop = 1; break; }
-            maybe_inject_fault(rank, step);
+            sn_maybe_inject_fault(rank, step);
             double t0 = sn_dist_wtime();
             const int64_t *src = c->global_shuffle ? perm + s * B + offset : perm + s * b_loc;
             memcpy(rows, src, (size_t)b_loc * sizeof *rows);
@@ -450,7 +354,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             /* a local failure still joins the allreduce, flagged, so that no rank hangs */
             side[SLOT_LOSS] = (float)loss;
             side[SLOT_ERROR] = lrc != 0;
-            side[SLOT_STOP] = g_stop_signal != 0;
+            side[SLOT_STOP] = sn_stop_signal != 0;
             side[SLOT_NONFINITE] = !isfinite(loss);
             int arc = sn_dist_allreduce_step(m->params.grads, n_train + SN_PARAMS_SIDE_SLOTS, step, c->stall_timeout);
             if (arc == SN_ESTALL) sn_dist_fail(arc, sn_error_message());   /* the others cannot be asked */
@@ -488,7 +392,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
                 epoch_loss[0] += run_loss[0];
                 epoch_loss[1] += run_loss[1];
                 if (prog.bar || (s + 1) % (interval * 10) == 0 || s + 1 == steps)
-                    progress_show(&prog, epoch, s + 1, steps, run_loss[0] / run_loss[1],
+                    sn_progress_show(&prog, epoch, s + 1, steps, run_loss[0] / run_loss[1],
                                   (double)(s + 1) * B / (sn_dist_wtime() - t_epoch));
                 run_loss[0] = run_loss[1] = 0.0;
             }
@@ -530,7 +434,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         double sps = (double)steps * B / secs;
         if ((rc = evaluate_shard(m, &run.test, x, y, ids, rows, &r->test_loss, &r->correct, &r->test_total))) break;
         r->test_accuracy = (double)r->correct / (double)r->test_total;
-        double rss = rss_now_mb();   /* the largest rank's: shows any growth from epoch to epoch */
+        double rss = sn_rss_now_mb();   /* the largest rank's: shows any growth from epoch to epoch */
         if ((rc = sn_dist_allreduce_max_f64(&rss, 1))) break;
         char line[512];
         snprintf(line, sizeof line,
@@ -538,7 +442,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
                  "\"correct\": %lld, \"test_total\": %lld, \"seconds\": %.3f, \"samples_per_s\": %.1f, \"ranks\": %d, "
                  "\"threads\": %d, \"rss_mb\": %.1f}\n", epoch, (long long)step, r->train_loss, r->test_loss, r->test_accuracy,
                  (long long)r->correct, (long long)r->test_total, secs, sps, P, run.threads, rss);
-        metrics_append(&run, line);
+        sn_text_append(&run.metrics, line);
         if (rank == 0) {
             printf("Epoch %d: train loss %.4f, %.1f s, %.0f samples/s, resident memory %.0f MB (largest rank)\n", epoch,
                    r->train_loss, secs, sps, rss);
@@ -554,7 +458,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         if (c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0 &&
             (rc = save_checkpoint(c, &run, c->checkpoint, step, steps, part_loss, part_secs))) break;
     }
-    restore_signals(&saved);
+    sn_restore_signals(&saved);
     r->steps = step;
     r->samples_per_s = r->seconds > 0 ? (double)(step - at.step) * B / r->seconds : 0.0;
     if (rc) {
@@ -563,8 +467,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     }
     if ((rc = sn_dist_check_same(sn_params_hash(&m->params), "final parameters"))) goto out_files;
     r->params_hash = sn_params_hash(&m->params);
-    struct rusage ru;
-    r->peak_rss_mb = getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0.0;   /* KiB on Linux */
+    r->peak_rss_mb = sn_peak_rss_mb();
     if ((rc = sn_dist_allreduce_max_f64(&r->peak_rss_mb, 1))) goto out_files;
     if (rank == 0)
         printf("shardnet: %lld steps, parameters identical on all %d ranks (hash %016llx)\n", (long long)step, P,
@@ -587,7 +490,7 @@ out_buffers:
     free(rows);
     free(perm);
 out:
-    free(run.metrics_text);
+    sn_text_free(&run.metrics);
     sn_adadelta_free(&run.opt);
     sn_image_set_free(&run.data);
     sn_image_set_free(&run.test);

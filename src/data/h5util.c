@@ -1,0 +1,33 @@
+/*
+ * h5util.c: opening HDF5 inputs with errors that say what is wrong with the file (missing,
+ * a directory, empty, not HDF5, corrupt). HDF5's own error stack printing is turned off:
+ * callers report through SN_FAIL.
+ * Must not: open for writing.
+ */
+#include <errno.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include "shardnet/error.h"
+#include "data/h5util.h"
+
+hid_t sn_h5_open_read(const char *path)
+{
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
+        SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+        return -1;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        SN_FAIL(SN_EIO, "%s: is a directory, not an HDF5 file", path);
+        return -1;
+    }
+    if (H5Fis_hdf5(path) <= 0) {
+        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
+        return -1;
+    }
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
+    return f;
+}

@@ -1,0 +1,111 @@
+/*
+ * runtime.c: the shared pieces of the training loops (runtime.h).
+ * Must not: call MPI (callers reduce what needs reducing).
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/resource.h>
+#include "shardnet/train.h"
+#include "train/runtime.h"
+
+void sn_progress_show(sn_progress_t *p, int epoch, int64_t step, int64_t steps, double loss, double samples_per_s)
+{
+    if (p->mode == SN_PROGRESS_NONE) return;
+    if (p->bar) {
+        int width = 30, done = (int)(width * step / steps);
+        char bar[64];
+        for (int i = 0; i < width; i++) bar[i] = i < done ? '=' : (i == done ? '>' : ' ');
+        bar[width] = '\0';
+        fprintf(stderr, "\repoch %d [%s] %3d%% %lld/%lld  loss %.4f  %.0f samples/s ", epoch, bar,
+                (int)(100 * step / steps), (long long)step, (long long)steps, loss, samples_per_s);
+        if (step == steps) fputc('\n', stderr);
+        fflush(stderr);
+    } else {
+        printf("Train epoch %d: %lld/%lld steps (%.0f%%)  loss %.6f  %.0f samples/s\n", epoch, (long long)step,
+               (long long)steps, 100.0 * step / steps, loss, samples_per_s);
+        fflush(stdout);
+    }
+}
+
+/* ---- signals -------------------------------------------------------------------------- */
+
+volatile sig_atomic_t sn_stop_signal;
+
+static void on_stop_signal(int sig) { sn_stop_signal = sig; }
+
+void sn_catch_stop_signals(sn_saved_signals_t *saved)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sn_stop_signal = 0;
+    sigaction(SIGTERM, &sa, &saved->term);
+    sigaction(SIGINT, &sa, &saved->intr);
+    sigaction(SIGUSR1, &sa, &saved->usr1);
+}
+
+void sn_restore_signals(const sn_saved_signals_t *saved)
+{
+    sigaction(SIGTERM, &saved->term, NULL);
+    sigaction(SIGINT, &saved->intr, NULL);
+    sigaction(SIGUSR1, &saved->usr1, NULL);
+}
+
+
+/* Resident memory of this process now, in MB (from /proc; 0 where unavailable). */
+double sn_rss_now_mb(void)
+{
+    long pages = 0, resident = 0;
+    FILE *f = fopen("/proc/self/statm", "r");
+    if (!f) return 0.0;
+    if (fscanf(f, "%ld %ld", &pages, &resident) != 2) resident = 0;
+    fclose(f);
+    return (double)resident * (double)sysconf(_SC_PAGESIZE) / (1024.0 * 1024.0);
+}
+
+double sn_peak_rss_mb(void)
+{
+    struct rusage ru;
+    return getrusage(RUSAGE_SELF, &ru) == 0 ? ru.ru_maxrss / 1024.0 : 0.0;   /* KiB on Linux */
+}
+
+void sn_text_append(sn_text_t *t, const char *line)
+{
+    size_t n = strlen(line);
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = (t->cap + n + 1) * 2;
+        char *grown = realloc(t->text, cap);
+        if (!grown) return;
+        t->text = grown;
+        t->cap = cap;
+    }
+    memcpy(t->text + t->len, line, n + 1);
+    t->len += n;
+}
+
+void sn_text_free(sn_text_t *t)
+{
+    free(t->text);
+    memset(t, 0, sizeof *t);
+}
+
+/* Fault injection for the failure tests: SHARDNET_FAULT="stall:RANK:STEP" makes that rank
+ * stop making progress before that step (it sleeps until killed). */
+void sn_maybe_inject_fault(int rank, int64_t step)
+{
+    static int parsed, fault_rank = -1;
+    static long long fault_step = -1;
+    if (!parsed) {
+        const char *f = getenv("SHARDNET_FAULT");
+        parsed = 1;
+        if (f && sscanf(f, "stall:%d:%lld", &fault_rank, &fault_step) != 2) fault_rank = -1;
+    }
+    if (rank == fault_rank && step == fault_step) {
+        fprintf(stderr, "shardnet[rank %d]: SHARDNET_FAULT: stalling before step %lld\n", rank, (long long)step);
+        for (;;) pause();
+    }
+}
