@@ -45,6 +45,8 @@ typedef struct sn_caption_config {
     char encoder[SN_CAPTION_ENCODER_MAX];   /* "small", "resnet18", "resnet34", "resnet50", ... */
     int  freeze_encoder;                   /* the body's tensors are buffers: only the head
                                               (Linear + BatchNorm1d) and decoder train */
+    int  image_size;                       /* S of the training images (recorded, not used
+                                              by the model: `shardnet caption` resizes to it) */
 } sn_caption_config_t;
 
 typedef struct sn_caption_model {

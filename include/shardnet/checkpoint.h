@@ -6,7 +6,8 @@
  * float32 [trainable floats] (Adadelta's two arenas, attribute steps); attributes on / :
  * magic "shardnet", format_version, shardnet_version, and the fields of
  * sn_checkpoint_info_t (model, world_size, threads, seed, epoch, epoch_step, step, batch,
- * shuffle, global_shuffle, dropout, train_limit, loss_sum, loss_count, seconds, metrics).
+ * shuffle, global_shuffle, dropout, train_limit, loss_sum, loss_count, seconds, metrics,
+ * model_config), and for captioning models the vocabulary as /vocab_text.
  * The RNG needs no state: every random number is a function of (seed, step, sample).
  * A file written by h5py with the /params/<name> datasets of PyTorch's state_dict (same
  * names and shapes) is a valid --init file. Files are written to a temporary name and
@@ -34,7 +35,17 @@ typedef struct sn_checkpoint_info {
     double   loss_sum, loss_count; /* this epoch's loss so far (for its mean) */
     double   seconds;              /* this epoch's training time so far */
     char    *metrics;              /* JSON lines of the finished epochs; load: malloc'd or NULL */
+    char    *config;               /* model configuration "key=value ..." (attribute model_config);
+                                      load: malloc'd or NULL */
+    char    *vocab;                /* the vocabulary, tokens in id order each followed by '\n'
+                                      (dataset /vocab_text, uint8); load: malloc'd or NULL */
 } sn_checkpoint_info_t;
+
+/* Frees the strings a load returned. */
+void sn_checkpoint_info_free(sn_checkpoint_info_t *info);
+/* Reads only the attributes and the vocabulary (no tensors): to build the model a
+ * checkpoint belongs to before loading it. */
+int sn_checkpoint_peek(const char *path, sn_checkpoint_info_t *info);
 
 /* opt may be NULL (parameters only). */
 int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta_t *opt,

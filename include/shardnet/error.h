@@ -8,6 +8,7 @@
  */
 #ifndef SHARDNET_ERROR_H
 #define SHARDNET_ERROR_H
+#include <stddef.h>
 
 enum {
     SN_OK       = 0,

@@ -13,6 +13,7 @@
 #include "shardnet/dist.h"
 #include "shardnet/error.h"
 #include "shardnet/train.h"
+#include "caption_cmd.h"
 
 #define EXIT_BELOW_ACCURACY 3
 #define EXIT_STOPPED 4          /* a signal stopped the run after a checkpoint */
@@ -24,7 +25,9 @@ static void usage_main(FILE *f)
         "\n"
         "commands:\n"
         "  train     train the MNIST ConvNet, data-parallel over MPI ranks\n"
-        "  eval      evaluate saved parameters on the test set\n"
+        "            (--model caption: the image-captioning model)\n"
+        "  eval      evaluate saved parameters on the test set (--model caption: BLEU)\n"
+        "  caption   print greedy captions of image files\n"
         "  --version print the version\n"
         "\n"
         "`shardnet <command> --help` lists a command's options.\n");
@@ -40,6 +43,7 @@ static void usage_train(FILE *f)
         "gradients are summed across ranks before every step, so all ranks hold the same weights.\n"
         "\n"
         "data and model:\n"
+        "  --model NAME         mnist (this text) or caption (`shardnet train --model caption --help`)\n"
         "  --data FILE          HDF5 file from sn-mnist-prep (/train, /test)          [required]\n"
         "  --init FILE          start from the parameters in FILE (a --save/checkpoint file, or\n"
         "                       any HDF5 file with /params/<name> float datasets, e.g.\n"
@@ -125,7 +129,7 @@ static int parse_double(const char *opt, const char *s, double lo, double hi, do
 enum {
     O_DATA = 256, O_INIT, O_TRAIN_LIMIT, O_TEST_LIMIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_WD, O_SEED,
     O_MAX_STEPS, O_NO_SHUFFLE, O_GLOBAL_SHUFFLE, O_NO_DROPOUT, O_THREADS, O_SAVE, O_METRICS, O_LOSS_LOG,
-    O_CHECK_EVERY, O_PROGRESS, O_MIN_ACC, O_CHECKPOINT, O_SPLIT, O_HELP, O_CKPT_EVERY, O_RESUME, O_STALL
+    O_CHECK_EVERY, O_PROGRESS, O_MIN_ACC, O_CHECKPOINT, O_SPLIT, O_HELP, O_CKPT_EVERY, O_RESUME, O_STALL, O_MODEL
 };
 
 static const struct option train_opts[] = {
@@ -142,7 +146,7 @@ static const struct option train_opts[] = {
     {"min-accuracy", required_argument, 0, O_MIN_ACC}, {"checkpoint", required_argument, 0, O_CHECKPOINT},
     {"split", required_argument, 0, O_SPLIT}, {"help", no_argument, 0, O_HELP},
     {"checkpoint-every", required_argument, 0, O_CKPT_EVERY}, {"resume", required_argument, 0, O_RESUME},
-    {"stall-timeout", required_argument, 0, O_STALL}, {0, 0, 0, 0}};
+    {"stall-timeout", required_argument, 0, O_STALL}, {"model", required_argument, 0, O_MODEL}, {0, 0, 0, 0}};
 
 /* Parses the options shared by train and eval. Returns 0, 1 for --help, -1 on bad usage. */
 static int parse(int argc, char **argv, sn_train_config_t *c, const char **checkpoint, const char **split)
@@ -185,6 +189,12 @@ static int parse(int argc, char **argv, sn_train_config_t *c, const char **check
         case O_RESUME: c->resume = optarg; break;
         case O_STALL: if (parse_double("--stall-timeout", optarg, 0, 1e9, &d)) return -1; c->stall_timeout = d; break;
         case O_SPLIT: *split = optarg; break;
+        case O_MODEL:   /* caption is dispatched before parsing */
+            if (strcmp(optarg, "mnist") != 0) {
+                fprintf(stderr, "shardnet: --model expects mnist or caption, got '%s'\n", optarg);
+                return -1;
+            }
+            break;
         case 'h': case O_HELP: return 1;
         default: return -1;
         }
@@ -231,18 +241,11 @@ int main(int argc, char **argv)
     }
     const char *cmd = argv[1];
     int is_train = strcmp(cmd, "train") == 0, is_eval = strcmp(cmd, "eval") == 0;
-    if (!is_train && !is_eval) {
+    int is_caption = strcmp(cmd, "caption") == 0;
+    if (!is_train && !is_eval && !is_caption) {
         fprintf(stderr, "shardnet: unknown command '%s'\n", cmd);
         usage_main(stderr);
         return 2;
-    }
-    sn_train_config_t c;
-    sn_train_defaults(&c);
-    const char *checkpoint = NULL, *split = "test";
-    int p = parse(argc - 1, argv + 1, &c, &checkpoint, &split);
-    if (p != 0) {
-        (is_train ? usage_train : usage_eval)(p > 0 ? stdout : stderr);
-        return p > 0 ? 0 : 2;
     }
     /* OpenBLAS chooses its kernels when it loads: if it fell back to generic ones on a CPU
      * with AVX2/AVX-512, run again with OPENBLAS_CORETYPE naming the right family. A value
@@ -251,6 +254,19 @@ int main(int argc, char **argv)
     if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
         execv("/proc/self/exe", argv);
         unsetenv("OPENBLAS_CORETYPE");   /* exec failed: carry on with the generic kernels */
+    }
+    for (int i = 2; i < argc && !is_caption; i++)
+        if ((strcmp(argv[i], "--model") == 0 && i + 1 < argc && strcmp(argv[i + 1], "caption") == 0) ||
+            strcmp(argv[i], "--model=caption") == 0)
+            is_caption = 1;
+    if (is_caption) return sn_cli_caption_main(cmd, argc - 1, argv + 1);
+    sn_train_config_t c;
+    sn_train_defaults(&c);
+    const char *checkpoint = NULL, *split = "test";
+    int p = parse(argc - 1, argv + 1, &c, &checkpoint, &split);
+    if (p != 0) {
+        (is_train ? usage_train : usage_eval)(p > 0 ? stdout : stderr);
+        return p > 0 ? 0 : 2;
     }
     const char *env = getenv("OMP_NUM_THREADS");
     if (c.threads == 0 && env && atoi(env) > 0) c.threads = atoi(env);

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <hdf5.h>
 #include "shardnet/checkpoint.h"
+#include "data/h5util.h"
 #include "shardnet/error.h"
 
 static int attr_write(hid_t obj, const char *name, hid_t type, const void *value)
@@ -92,6 +93,16 @@ int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta
             if (!rc) rc = attr_write(f, "loss_count", H5T_NATIVE_DOUBLE, &info->loss_count);
             if (!rc) rc = attr_write(f, "seconds", H5T_NATIVE_DOUBLE, &info->seconds);
             if (!rc) rc = attr_write_str(f, "metrics", info->metrics ? info->metrics : "");
+            if (!rc && info->config) rc = attr_write_str(f, "model_config", info->config);
+            if (!rc && info->vocab) {
+                hsize_t n = strlen(info->vocab);
+                hid_t sp = H5Screate_simple(1, &n, NULL);
+                hid_t d = H5Dcreate2(f, "vocab_text", H5T_STD_U8LE, sp, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT);
+                if (d < 0 || H5Dwrite(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, info->vocab) < 0)
+                    rc = SN_FAIL(SN_EIO, "%s: cannot write /vocab_text", tmp);
+                if (d >= 0) H5Dclose(d);
+                H5Sclose(sp);
+            }
         }
     }
     if (H5Fclose(f) < 0 && !rc) rc = SN_FAIL(SN_EIO, "%s: cannot close (disk full?)", tmp);
@@ -198,6 +209,52 @@ static size_t first_nonfinite(const float *v, size_t n)
     return n;
 }
 
+/* /vocab_text into a malloc'd string; NULL when absent. */
+static int read_vocab_text(hid_t f, const char *path, char **out)
+{
+    *out = NULL;
+    if (H5Lexists(f, "vocab_text", H5P_DEFAULT) <= 0) return SN_OK;
+    hid_t d = H5Dopen2(f, "vocab_text", H5P_DEFAULT), sp = d < 0 ? -1 : H5Dget_space(d);
+    hssize_t n = sp < 0 ? -1 : H5Sget_simple_extent_npoints(sp);
+    int rc = SN_OK;
+    if (n < 0 || n > (1 << 28) || !(*out = malloc((size_t)n + 1)) ||
+        H5Dread(d, H5T_NATIVE_UCHAR, H5S_ALL, H5S_ALL, H5P_DEFAULT, *out) < 0)
+        rc = SN_FAIL(SN_EFORMAT, "%s: /vocab_text is unreadable", path);
+    else
+        (*out)[n] = '\0';
+    if (rc) { free(*out); *out = NULL; }
+    if (sp >= 0) H5Sclose(sp);
+    if (d >= 0) H5Dclose(d);
+    return rc;
+}
+
+void sn_checkpoint_info_free(sn_checkpoint_info_t *info)
+{
+    free(info->metrics);
+    free(info->config);
+    free(info->vocab);
+    info->metrics = info->config = info->vocab = NULL;
+}
+
+int sn_checkpoint_peek(const char *path, sn_checkpoint_info_t *info)
+{
+    memset(info, 0, sizeof *info);
+    hid_t f = sn_h5_open_read(path);
+    if (f < 0) return SN_EIO;
+    char magic[16] = "";
+    int rc = attr_read_strbuf(f, path, "magic", magic, sizeof magic, 0);
+    if (!rc && strcmp(magic, SN_CHECKPOINT_MAGIC) != 0)
+        rc = SN_FAIL(SN_EFORMAT, "%s: not a shardnet checkpoint (no magic attribute '%s')", path, SN_CHECKPOINT_MAGIC);
+    if (!rc) rc = attr_read_strbuf(f, path, "model", info->model, sizeof info->model, 1);
+    if (!rc) rc = attr_read(f, path, "epoch", H5T_NATIVE_INT64, &info->epoch, 0);
+    if (!rc) rc = attr_read(f, path, "step", H5T_NATIVE_INT64, &info->step, 0);
+    if (!rc) rc = attr_read_str(f, path, "model_config", &info->config, 0);
+    if (!rc) rc = read_vocab_text(f, path, &info->vocab);
+    if (rc) sn_checkpoint_info_free(info);
+    H5Fclose(f);
+    return rc;
+}
+
 int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info)
 {
     if (info) memset(info, 0, sizeof *info);
@@ -268,6 +325,8 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
         if (!rc) rc = attr_read(f, path, "loss_count", H5T_NATIVE_DOUBLE, &info->loss_count, req);
         if (!rc) rc = attr_read(f, path, "seconds", H5T_NATIVE_DOUBLE, &info->seconds, req);
         if (!rc) rc = attr_read_str(f, path, "metrics", &info->metrics, 0);
+        if (!rc) rc = attr_read_str(f, path, "model_config", &info->config, 0);
+        if (!rc) rc = read_vocab_text(f, path, &info->vocab);
     }
     if (!rc) {
         memcpy(p->values, vals, p->total * sizeof(float));
@@ -277,8 +336,7 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
             opt->steps = opt_steps;
         }
     } else if (info) {
-        free(info->metrics);
-        info->metrics = NULL;
+        sn_checkpoint_info_free(info);
     }
     sn_free(vals);
     sn_free(sq);
