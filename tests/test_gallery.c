@@ -101,7 +101,7 @@ static const char *const generated[3] = {"a kitchen with a stove and a refrigera
                                          "a plate with a sandwich and french fries on a table"};
 #define EVIL "a <b>bold</b> & \"quoted\" 'dog'"
 #define EVIL_ESCAPED "a &lt;b&gt;bold&lt;/b&gt; &amp; &quot;quoted&quot; &#39;dog&#39;"
-#define UTF8_REF "caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x94 na\xc3\xafve \xe7\x8c\xab"
+#define UTF8_REF "caf\xc3\xa9 cr\xc3\xa8me \xe2\x80\x94 na\xc3\xafve, 20 \xc2\xb0" "C"
 
 enum { RGB_S = 240 };
 

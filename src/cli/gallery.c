@@ -29,14 +29,16 @@ static const char *const css =
     "grid-template-columns:repeat(auto-fill,minmax(260px,1fr))}\n"
     ".card{margin:0;background:#fff;border-radius:12px;overflow:hidden;"
     "box-shadow:0 1px 2px rgba(0,0,0,.06),0 4px 14px rgba(0,0,0,.06)}\n"
-    ".card img,.card .noimg{display:block;width:100%;aspect-ratio:4/3;object-fit:cover;background:#e6e8eb}\n"
+    ".card img,.card .noimg{display:block;width:100%;height:auto;aspect-ratio:4/3;object-fit:cover;"
+    "background:#e6e8eb}\n"
     ".card .noimg{display:flex;align-items:center;justify-content:center;color:#8c959f;font-size:13px}\n"
     "figcaption{padding:14px 16px 16px}\n"
     ".title{margin:0 0 6px;color:#8c959f;font-size:12px;font-variant-numeric:tabular-nums;"
     "overflow-wrap:anywhere}\n"
     ".gen{margin:0;font-size:18px;line-height:1.35;font-weight:600;overflow-wrap:anywhere}\n"
-    ".refs{margin:12px 0 0;padding:10px 0 0 20px;border-top:1px solid #eaecef;color:#7d8590;"
-    "font-size:13px;line-height:1.45}\n"
+    ".refs-h{margin:12px 0 0;padding-top:10px;border-top:1px solid #eaecef;color:#8c959f;font-size:11px;"
+    "text-transform:uppercase;letter-spacing:.06em}\n"
+    ".refs{margin:4px 0 0;padding:0 0 0 20px;color:#7d8590;font-size:13px;line-height:1.45}\n"
     ".refs li{margin:2px 0;overflow-wrap:anywhere}\n"
     "footer{max-width:1400px;margin:0 auto;padding:0 28px 28px;color:#8c959f;font-size:12px}\n";
 
@@ -157,7 +159,7 @@ static int put_item(FILE *f, const char *path, const sn_gallery_item_t *it, int 
     put_escaped(f, it->generated);
     fputs("</p>\n", f);
     if (it->n_refs > 0) {
-        fputs("<ol class=\"refs\">", f);
+        fprintf(f, "<p class=\"refs-h\">reference caption%s</p><ol class=\"refs\">", it->n_refs == 1 ? "" : "s");
         for (int r = 0; r < it->n_refs; r++) {
             fputs("<li>", f);
             put_escaped(f, it->refs[r]);
