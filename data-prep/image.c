@@ -671,6 +671,8 @@ typedef struct dp_encode {
     struct jpeg_compress_struct jpg;
     dp_jpeg_cerr_t              jerr;
     int                         jpg_live;
+    unsigned char              *mem;     /* jpeg_mem_dest's buffer when fp is NULL */
+    unsigned long               mem_len;
     png_structp                 png;
     png_infop                   png_info;
     char                        png_msg[256];
@@ -714,7 +716,10 @@ static int dp_jpeg_write(dp_encode_t *e, const char *path, const uint8_t *hwc, i
     if (setjmp(e->jerr.jump)) return SN_FAIL(SN_EIO, "%s: cannot encode JPEG: %s", path, e->jerr.msg);
     jpeg_create_compress(ci);
     e->jpg_live = 1;
-    jpeg_stdio_dest(ci, e->fp);
+    if (e->fp)
+        jpeg_stdio_dest(ci, e->fp);
+    else
+        jpeg_mem_dest(ci, &e->mem, &e->mem_len);
     ci->image_width = (JDIMENSION)w;
     ci->image_height = (JDIMENSION)h;
     ci->input_components = 3;
@@ -740,6 +745,31 @@ int dp_image_save_jpeg(const char *path, const uint8_t *hwc, int w, int h, int q
     if (rc == 0) rc = dp_jpeg_write(e, path, hwc, w, h, quality);
     if (e->jpg_live) jpeg_destroy_compress(&e->jpg);
     rc = dp_encode_close(e, path, rc);
+    free(e);
+    return rc;
+}
+
+int dp_image_encode_jpeg(uint8_t **out, size_t *out_len, const uint8_t *hwc, int w, int h, int quality)
+{
+    const char *what = "JPEG in memory";
+    if (!out || !out_len || !hwc || w < 1 || h < 1)
+        return SN_FAIL(SN_EINVAL, "%s: bad image to encode (%dx%d)", what, w, h);
+    if (quality < 1 || quality > 100)
+        return SN_FAIL(SN_EINVAL, "%s: quality %d out of range 1..100", what, quality);
+    *out = NULL;
+    *out_len = 0;
+    dp_encode_t *e = calloc(1, sizeof *e);
+    if (!e) return SN_FAIL(SN_ENOMEM, "%s: cannot allocate a JPEG writer", what);
+    int rc = dp_jpeg_write(e, what, hwc, w, h, quality);
+    if (e->jpg_live) jpeg_destroy_compress(&e->jpg);
+    /* libjpeg allocates the buffer with malloc and leaves it to the caller, also when
+     * it gave up half-way */
+    if (rc == 0) {
+        *out = e->mem;
+        *out_len = (size_t)e->mem_len;
+    } else {
+        free(e->mem);
+    }
     free(e);
     return rc;
 }

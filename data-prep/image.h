@@ -1,6 +1,7 @@
 /*
  * image.h: decode a JPEG or PNG, convert it to RGB and resize it to S x S with the same
- * Lanczos antialiasing as PIL's Image.resize((S, S), Image.LANCZOS); save JPEG / PNG.
+ * Lanczos antialiasing as PIL's Image.resize((S, S), Image.LANCZOS); save JPEG / PNG, or
+ * encode a JPEG into memory.
  *
  * Every function is thread-safe and re-entrant: no global state except an atomic counter
  * that makes temporary file names unique, and per-call memory that is bounded by the
@@ -57,6 +58,10 @@ int dp_image_dct_scale(int w, int h, int S);
  * the temporary is removed and no file named path is created. */
 int dp_image_save_jpeg(const char *path, const uint8_t *hwc, int w, int h, int quality);
 int dp_image_save_png(const char *path, const uint8_t *hwc, int w, int h);
+
+/* The same JPEG encoding into memory: *out (malloc'ed, free() it) holds *out_len bytes,
+ * identical to the file dp_image_save_jpeg writes for the same pixels and quality. */
+int dp_image_encode_jpeg(uint8_t **out, size_t *out_len, const uint8_t *hwc, int w, int h, int quality);
 
 const char *dp_image_format_name(int format);
 

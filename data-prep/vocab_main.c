@@ -1,11 +1,12 @@
 /*
  * vocab_main.c: sn-vocab, the caption vocabulary tool.
  *
- *   sn-vocab --captions FILE.json [--threshold 4] [--out vocab.txt] [--h5 vocab.h5]
- *            [--strict] [--threads N] [--quiet]
+ *   sn-vocab --captions FILE.json [--captions FILE2.json ...] [--threshold 4]
+ *            [--out vocab.txt] [--h5 vocab.h5] [--strict] [--threads N] [--quiet]
  *
- * Rank 0 reads and checks the COCO captions JSON (parsed once), then scatters contiguous
- * slices of the captions; every rank tokenizes its slice with OpenMP threads (one counter
+ * Rank 0 reads and checks the COCO captions JSONs (each parsed once), then scatters
+ * contiguous slices of all their captions, taken in command-line order and file order, so
+ * the counts are those of the union; every rank tokenizes its slice with OpenMP threads (one counter
  * per thread), the counts are gathered to rank 0, which builds the vocabulary and writes
  * the outputs under temporary names, renaming them only when all are complete. Every
  * decision that can fail is agreed on by all ranks (a broadcast or reduction of the
@@ -27,16 +28,19 @@
 #include "vocab.h"
 
 static const char *usage =
-    "usage: sn-vocab --captions FILE.json [options]\n"
+    "usage: sn-vocab --captions FILE.json [--captions FILE2.json ...] [options]\n"
     "\n"
-    "Builds the caption vocabulary of a COCO captions JSON: every caption is lower-cased and\n"
-    "tokenized exactly as nltk.word_tokenize(caption.lower(), preserve_line=True) does,\n"
-    "tokens are counted over all captions, and those with count >= threshold are kept.\n"
+    "Builds the caption vocabulary of one or more COCO captions JSONs: every caption is\n"
+    "lower-cased and tokenized exactly as nltk.word_tokenize(caption.lower(),\n"
+    "preserve_line=True) does, tokens are counted over the captions of all files together,\n"
+    "and those with count >= threshold are kept.\n"
     "Runs under mpirun (each rank counts a slice of the captions) with OpenMP threads;\n"
     "any number of ranks and threads gives the same output bytes.\n"
     "\n"
     "options:\n"
-    "  --captions FILE  COCO captions JSON (images[].id/file_name, annotations[].id/image_id/caption)\n"
+    "  --captions FILE  COCO captions JSON (images[].id/file_name, annotations[].id/image_id/caption);\n"
+    "                   repeat it to count the union of several files (two files with the\n"
+    "                   same contents are an error: their captions would count twice)\n"
     "  --threshold N    keep tokens that occur at least N times (default 4, N >= 1)\n"
     "  --out PATH       vocabulary text file (default vocab.txt unless --h5 is given):\n"
     "                   one line per id, 'token<TAB>count', id = line number - 1;\n"
@@ -46,7 +50,9 @@ static const char *usage =
     "                   /vocab         variable-length UTF-8 strings [V], the token of each id\n"
     "                   /vocab_counts  int64 [V]\n"
     "                   root attributes: vocab_threshold (int32), source_sha256 (sha256 of the\n"
-    "                   JSON file, hex string), source_file (its base name)\n"
+    "                   JSON file, hex string), source_file (its base name); with several\n"
+    "                   --captions each is one UTF-8 string holding one entry per file in\n"
+    "                   command-line order, separated by newlines ('\\n', none at the end)\n"
     "  --strict         a caption without image, an empty caption or invalid UTF-8 is an\n"
     "                   error (default: skip it, report it and count it in the summary)\n"
     "  --threads N      OpenMP threads per rank (default: OMP_NUM_THREADS or all cores)\n"
@@ -58,8 +64,11 @@ static const char *usage =
     "Outputs are written under a temporary name and renamed when complete; on error no\n"
     "output file is created or replaced and the exit status is 1 (2 for bad usage).\n";
 
+#define MAX_FILES 256
+
 typedef struct args {
-    const char *captions, *out, *h5;
+    const char *captions[MAX_FILES], *out, *h5;
+    int n_files;
     int threshold, strict, threads, quiet;
 } args_t;
 
@@ -99,7 +108,13 @@ static int parse_args(int argc, char **argv, args_t *a)
     int c;
     while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         switch (c) {
-        case 'c': a->captions = optarg; break;
+        case 'c':
+            if (a->n_files == MAX_FILES) {
+                if (rank == 0) fprintf(stderr, "sn-vocab: at most %d --captions files\n", MAX_FILES);
+                return 2;
+            }
+            a->captions[a->n_files++] = optarg;
+            break;
         case 't': if (parse_int(optarg, 1, "--threshold", &a->threshold)) return 2; break;
         case 'o': a->out = optarg; break;
         case 'H': a->h5 = optarg; break;
@@ -117,7 +132,7 @@ static int parse_args(int argc, char **argv, args_t *a)
         if (rank == 0) fprintf(stderr, "sn-vocab: unexpected argument '%s' (try --help)\n", argv[optind]);
         return 2;
     }
-    if (!a->captions) {
+    if (a->n_files == 0) {
         if (rank == 0) fprintf(stderr, "sn-vocab: --captions FILE.json is required (try --help)\n");
         return 2;
     }
@@ -243,14 +258,38 @@ static int gather_counts(dp_counter_t *mine, int my_rc, dp_counter_t *total)
 
 /* ---- rank 0: outputs ------------------------------------------------------------------ */
 
-static int write_h5(const char *tmp, const dp_vocab_t *v, const dp_coco_t *coco, const char *json_path)
+/* "a\nb\nc": the sha256 (what = 0) or base name (what = 1) of every file; malloc'ed. */
+static char *join_sources(const args_t *a, const dp_coco_t *coco, int what)
+{
+    size_t len = 1;
+    const char *part[MAX_FILES];
+    for (int i = 0; i < a->n_files; i++) {
+        const char *base = strrchr(a->captions[i], '/');
+        part[i] = what == 0 ? coco[i].sha256 : base ? base + 1 : a->captions[i];
+        len += strlen(part[i]) + 1;
+    }
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    for (int i = 0; i < a->n_files; i++) {
+        if (i > 0) *p++ = '\n';
+        size_t l = strlen(part[i]);
+        memcpy(p, part[i], l);
+        p += l;
+    }
+    *p = 0;
+    return s;
+}
+
+static int write_h5(const char *tmp, const dp_vocab_t *v, const dp_coco_t *coco, const args_t *a)
 {
     int rc = 0;
     hid_t fcpl = -1, f = -1, str_t = -1, sp = -1, attr = -1;
-    const char *base = strrchr(json_path, '/');
-    base = base ? base + 1 : json_path;
     const char *names[2] = {"source_sha256", "source_file"};
-    const char *vals[2] = {coco->sha256, base};
+    char *vals[2] = {join_sources(a, coco, 0), join_sources(a, coco, 1)};
+    if (!vals[0] || !vals[1]) {
+        free(vals[0]); free(vals[1]);
+        return SN_FAIL(SN_ENOMEM, "%s: cannot allocate the source attributes", tmp);
+    }
     if ((fcpl = H5Pcreate(H5P_FILE_CREATE)) < 0 || H5Pset_obj_track_times(fcpl, 0) < 0 ||
         (f = H5Fcreate(tmp, H5F_ACC_TRUNC, fcpl, H5P_DEFAULT)) < 0) {
         rc = SN_FAIL(SN_EIO, "%s: cannot create HDF5 file", tmp);
@@ -274,6 +313,7 @@ static int write_h5(const char *tmp, const dp_vocab_t *v, const dp_coco_t *coco,
 done:
     if (f >= 0 && H5Fclose(f) < 0 && rc == 0) rc = SN_FAIL(SN_EIO, "%s: cannot close HDF5 file", tmp);
     if (fcpl >= 0) H5Pclose(fcpl);
+    free(vals[0]); free(vals[1]);
     return rc;
 }
 
@@ -286,7 +326,7 @@ static int write_outputs(const args_t *a, const dp_vocab_t *v, const dp_coco_t *
      * leaves no output behind */
     if (a->h5) {
         dp_tmp_name(a->h5, tmp_h5, sizeof tmp_h5);
-        rc = write_h5(tmp_h5, v, coco, a->captions);
+        rc = write_h5(tmp_h5, v, coco, a);
         if (rc) {
             remove(tmp_h5);
             return rc;
@@ -313,56 +353,75 @@ static int write_outputs(const args_t *a, const dp_vocab_t *v, const dp_coco_t *
 
 static int run(const args_t *a)
 {
-    double t0 = now();
-    dp_coco_t coco = {0};
+    dp_coco_t *coco = calloc((size_t)a->n_files, sizeof *coco);
+    const char **all_caps = NULL;
     skip_log_t log = {0};
-    int rc = 0;
+    int rc = coco ? 0 : SN_FAIL(SN_ENOMEM, "cannot allocate %d caption files", a->n_files);
     char *blob = NULL;
     long long n_total = 0;
     int *cap_counts = NULL, *byte_counts = NULL, *byte_displs = NULL;
 
     if (rank == 0) {
-        if (!a->quiet) fprintf(stderr, "sn-vocab: reading %s\n", a->captions);
         dp_coco_opts_t o = {.strict = a->strict, .on_skip = on_skip, .ctx = &log};
-        rc = dp_coco_load(a->captions, &o, &coco);
-        if (rc == 0 && coco.n_captions == 0) rc = SN_FAIL(SN_EINVAL, "%s: no captions to count", a->captions);
-        if (rc == 0 && !a->quiet)
-            fprintf(stderr, "sn-vocab: %lld images, %lld captions, %.1f MB, sha256 %s (%.2f s)\n",
-                    (long long)coco.n_images, (long long)coco.n_captions, (double)coco.file_bytes / 1e6,
-                    coco.sha256, now() - t0);
+        for (int f = 0; f < a->n_files && rc == 0; f++) {
+            double tf = now();
+            if (!a->quiet) fprintf(stderr, "sn-vocab: reading %s\n", a->captions[f]);
+            rc = dp_coco_load(a->captions[f], &o, &coco[f]);
+            if (rc == 0 && coco[f].n_captions == 0) rc = SN_FAIL(SN_EINVAL, "%s: no captions to count", a->captions[f]);
+            for (int g = 0; g < f && rc == 0; g++)
+                if (strcmp(coco[g].sha256, coco[f].sha256) == 0)
+                    rc = SN_FAIL(SN_EINVAL, "%s: same contents as --captions %s (sha256 %s): its captions would count twice",
+                                 a->captions[f], a->captions[g], coco[f].sha256);
+            if (rc == 0 && !a->quiet)
+                fprintf(stderr, "sn-vocab: %lld images, %lld captions, %.1f MB, sha256 %s (%.2f s)\n",
+                        (long long)coco[f].n_images, (long long)coco[f].n_captions, (double)coco[f].file_bytes / 1e6,
+                        coco[f].sha256, now() - tf);
+            if (rc == 0) n_total += coco[f].n_captions;
+        }
+        /* one list of every caption, files in command-line order: the union is counted
+         * as if it were one file, so the slices (and the output) do not depend on where
+         * one file ends */
         if (rc == 0) {
+            all_caps = malloc((size_t)n_total * sizeof *all_caps);
             cap_counts = calloc((size_t)nranks, sizeof *cap_counts);
             byte_counts = calloc((size_t)nranks, sizeof *byte_counts);
             byte_displs = calloc((size_t)nranks, sizeof *byte_displs);
             size_t bytes = 0;
-            for (int64_t i = 0; i < coco.n_captions; i++) bytes += strlen(coco.captions[i].caption) + 1;
+            int64_t k = 0;
+            for (int f = 0; f < a->n_files && all_caps; f++)
+                for (int64_t i = 0; i < coco[f].n_captions; i++) {
+                    all_caps[k++] = coco[f].captions[i].caption;
+                    bytes += strlen(coco[f].captions[i].caption) + 1;
+                }
             blob = malloc(bytes + 1);
-            if (!cap_counts || !byte_counts || !byte_displs || !blob)
+            if (!all_caps || !cap_counts || !byte_counts || !byte_displs || !blob)
                 rc = SN_FAIL(SN_ENOMEM, "cannot allocate %zu bytes to send the captions", bytes);
             else if (bytes > 0x7fffffff)
-                rc = SN_FAIL(SN_ERANGE, "%s: caption text exceeds 2 GiB", a->captions);
+                rc = SN_FAIL(SN_ERANGE, "%s%s: caption text exceeds 2 GiB", a->captions[0],
+                             a->n_files > 1 ? " and the other --captions files" : "");
         }
         if (rc == 0) {
             size_t o2 = 0;
             for (int r = 0; r < nranks; r++) {
-                int64_t lo = coco.n_captions * r / nranks, hi = coco.n_captions * (r + 1) / nranks;
+                int64_t lo = n_total * r / nranks, hi = n_total * (r + 1) / nranks;
                 cap_counts[r] = (int)(hi - lo);
                 byte_displs[r] = (int)o2;
                 for (int64_t i = lo; i < hi; i++) {
-                    size_t l = strlen(coco.captions[i].caption) + 1;
-                    memcpy(blob + o2, coco.captions[i].caption, l);
+                    size_t l = strlen(all_caps[i]) + 1;
+                    memcpy(blob + o2, all_caps[i], l);
                     o2 += l;
                 }
                 byte_counts[r] = (int)o2 - byte_displs[r];
             }
-            n_total = coco.n_captions;
         }
+        free(all_caps);
         if (rc) fprintf(stderr, "sn-vocab: error: %s\n", sn_error_message());
     }
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     if (rc) {
         free(blob); free(cap_counts); free(byte_counts); free(byte_displs);
-        dp_coco_free(&coco);
+        for (int f = 0; coco && f < a->n_files; f++) dp_coco_free(&coco[f]);
+        free(coco);
         return rc;
     }
 
@@ -399,15 +458,19 @@ static int run(const args_t *a)
                 fprintf(stderr, "sn-vocab: tokenized %lld captions in %.2f s (%.0f captions/s), %lld distinct tokens\n",
                         n_total, t2 - t1, (double)n_total / (t2 - t1 > 0 ? t2 - t1 : 1e-9),
                         (long long)dp_counter_size(total));
-            rc = write_outputs(a, &v, &coco);
+            rc = write_outputs(a, &v, coco);
         }
         if (rc == 0) {
-            int64_t skipped = coco.n_skipped[0] + coco.n_skipped[1] + coco.n_skipped[2];
-            printf("sn-vocab: %s: %lld captions, %lld words with count >= %d + %d special tokens = %lld;"
+            long long sk[DP_SKIP_KINDS] = {0};
+            for (int f = 0; f < a->n_files; f++)
+                for (int k = 0; k < DP_SKIP_KINDS; k++) sk[k] += coco[f].n_skipped[k];
+            printf("sn-vocab: ");
+            for (int f = 0; f < a->n_files; f++) printf("%s%s", f ? " + " : "", a->captions[f]);
+            printf(": %lld captions, %lld words with count >= %d + %d special tokens = %lld;"
                    " skipped %lld captions (%lld %s, %lld %s, %lld %s)%s%s%s%s\n",
-                   a->captions, n_total, (long long)(v.n - DP_N_SPECIALS), a->threshold, DP_N_SPECIALS,
-                   (long long)v.n, (long long)skipped, (long long)coco.n_skipped[0], dp_coco_skip_name(0),
-                   (long long)coco.n_skipped[1], dp_coco_skip_name(1), (long long)coco.n_skipped[2],
+                   n_total, (long long)(v.n - DP_N_SPECIALS), a->threshold, DP_N_SPECIALS,
+                   (long long)v.n, sk[0] + sk[1] + sk[2], sk[0], dp_coco_skip_name(0),
+                   sk[1], dp_coco_skip_name(1), sk[2],
                    dp_coco_skip_name(2), a->out ? "; wrote " : "", a->out ? a->out : "",
                    a->h5 ? (a->out ? ", " : "; wrote ") : "", a->h5 ? a->h5 : "");
             fflush(stdout);
@@ -420,7 +483,8 @@ static int run(const args_t *a)
         fprintf(stderr, "sn-vocab: error: %s\n", sn_error_message());
     }
     dp_counter_free(total);
-    dp_coco_free(&coco);
+    for (int f = 0; coco && f < a->n_files; f++) dp_coco_free(&coco[f]);
+    free(coco);
     MPI_Bcast(&rc, 1, MPI_INT, 0, MPI_COMM_WORLD);
     return rc;
 }

@@ -87,3 +87,27 @@ add_test(NAME coco_pack_cli COMMAND bash ${CMAKE_CURRENT_LIST_DIR}/coco_pack_cli
          ${MPIEXEC_EXECUTABLE} ${SN_PACK_IMAGES} ${CMAKE_CURRENT_LIST_DIR}/fixtures ${CMAKE_CURRENT_BINARY_DIR}/coco_pack_cli)
 set_tests_properties(coco_pack_cli PROPERTIES LABELS "mpi;coco_pack" PROCESSORS 2
                                               ENVIRONMENT "${SN_TEST_ENV};OMP_NUM_THREADS=1")
+
+# A vocabulary of several captions files (sn-vocab with repeated --captions: the reference
+# recipe's flickr8k-1000 + coco-mini train2017, threshold 4) holds union counts; sn-pack
+# takes it for each of the files, --threshold 4 included (every kept count is >= 4), and
+# stores its 1,177 ids unchanged. flickr8k-1000 is packed small (64x64, DCT-scaled decoding):
+# the pixels do not matter here, and the test stays short in sanitizer builds.
+set(_cu ${CMAKE_CURRENT_BINARY_DIR}/coco_pack_union)
+set(_flickr ${SN_PACK_DATA}/flickr8k-1000)
+set(_train ${SN_PACK_DATA}/coco-mini/annotations/captions_train2017.json)
+add_test(NAME coco_pack_union COMMAND ${CMAKE_COMMAND} -E env ${SN_TEST_ENV} OMP_NUM_THREADS=1 bash -c "\
+set -e; rm -rf ${_cu}; mkdir -p ${_cu}; cd ${_cu}
+$<TARGET_FILE:sn_vocab> --captions ${_flickr}/captions.json --captions ${_train} --quiet --out union.txt
+${MPIEXEC_EXECUTABLE} -n 2 --oversubscribe $<TARGET_FILE:sn_pack> --captions ${_train} \
+  --images ${SN_PACK_DATA}/coco-mini/train2017 --vocab union.txt --threshold 4 --out train.h5 --no-progress
+$<TARGET_FILE:sn_pack> --captions ${_flickr}/captions.json --images ${_flickr}/images --vocab union.txt \
+  --threshold 4 --size 64 --fast-decode --threads 2 --out flickr.h5 --no-progress
+for f in train flickr; do
+  h5dump -H -d vocab $f.h5 | grep -q 'SIMPLE { ( 1177 ) / ( 1177 ) }'
+  h5dump -a vocab_threshold $f.h5 | grep -q '(0): 4'
+  [ \"$(h5dump -y -w 0 -d vocab_counts $f.h5 | sed -n '/DATA {/{n;p}' | tr -d ' ')\" = \"$(cut -f2 union.txt | paste -sd, -)\" ]
+done
+echo 'union vocabulary accepted for both files'")
+set_tests_properties(coco_pack_union PROPERTIES LABELS "mpi;coco_pack" PROCESSORS 2
+  PASS_REGULAR_EXPRESSION "packed 80 of 80 images \\(256x256\\) and 400 captions.*packed 1000 of 1000 images \\(64x64\\) and 5000 captions.*union vocabulary accepted for both files")

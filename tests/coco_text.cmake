@@ -2,6 +2,9 @@
 # sn-vocab under 1/2/4 MPI ranks, sn-vocab error handling. The captions JSON is read
 # from the shared data folder next to the repository (never copied into it).
 set(SN_COCO_VAL_JSON ${PROJECT_SOURCE_DIR}/../shared/data/coco-mini/annotations/captions_val2017_full.json)
+# The reference recipe's training set: the union of two captions files.
+set(SN_UNION_JSONS --captions ${PROJECT_SOURCE_DIR}/../shared/data/flickr8k-1000/captions.json
+                   --captions ${PROJECT_SOURCE_DIR}/../shared/data/coco-mini/annotations/captions_train2017.json)
 
 # sn_test() takes no command-line arguments; these tests need the JSON path.
 function(sn_coco_text_test name)
@@ -42,3 +45,21 @@ add_test(NAME coco_vocab_mpi_same COMMAND bash -c
          "cmp ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/coco_text/val2017_vocab_t4.txt np1.txt && cmp np1.txt np2.txt && cmp np1.txt np4.txt && cmp np1.h5 np2.h5 && cmp np1.h5 np4.h5 && echo 'identical, equal to NLTK'"
          WORKING_DIRECTORY ${_cv})
 set_tests_properties(coco_vocab_mpi_same PROPERTIES FIXTURES_REQUIRED coco_vocab_runs LABELS "mpi;coco_text")
+
+# sn-vocab over the union of two files (repeated --captions) under 1, 2 and 3 ranks: the
+# same bytes, equal to NLTK's vocabulary of the union (fixtures/coco_text/union_t4.txt,
+# 1,173 words + 4 specials = 1,177 ids, as the PyTorch reference finds).
+foreach(np_threads 1:2 2:1 3:1)
+  string(REPLACE ":" ";" _nt ${np_threads})
+  list(GET _nt 0 np)
+  list(GET _nt 1 nt)
+  sn_mpi_test(coco_vocab_union_np${np} ${np} $<TARGET_FILE:sn_vocab> ${SN_UNION_JSONS} --threads ${nt}
+              --quiet --out ${_cv}/union_np${np}.txt --h5 ${_cv}/union_np${np}.h5)
+  set_tests_properties(coco_vocab_union_np${np} PROPERTIES FIXTURES_SETUP coco_vocab_union_runs
+    FIXTURES_REQUIRED coco_vocab_dir LABELS "mpi;coco_text"
+    PASS_REGULAR_EXPRESSION "5400 captions, 1173 words with count >= 4 \\+ 4 special tokens = 1177")
+endforeach()
+add_test(NAME coco_vocab_union_same COMMAND bash -c
+         "cmp ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/coco_text/union_t4.txt union_np1.txt && cmp union_np1.txt union_np2.txt && cmp union_np1.txt union_np3.txt && cmp union_np1.h5 union_np2.h5 && cmp union_np1.h5 union_np3.h5 && echo 'identical, equal to NLTK, 1177 ids'"
+         WORKING_DIRECTORY ${_cv})
+set_tests_properties(coco_vocab_union_same PROPERTIES FIXTURES_REQUIRED coco_vocab_union_runs LABELS "mpi;coco_text")

@@ -2,7 +2,8 @@
 # coco_vocab_cli.sh: sn-vocab as a command: usage errors, bad inputs (malformed JSON,
 # caption without image, empty caption) skipped with a count by default and fatal with
 # --strict, no output file left behind (or replaced) on failure, an error under mpirun
-# ending every rank, the HDF5 attributes. Run by ctest:
+# ending every rank, the HDF5 attributes, several --captions files (union counts, one
+# attribute line per file, the same file twice refused). Run by ctest:
 #   coco_vocab_cli.sh SN_VOCAB MPIEXEC FIXTURE_DIR WORK_DIR
 # Must not touch anything outside WORK_DIR.
 set -u
@@ -58,6 +59,28 @@ grep -q "annotation id 14 (entry 1): empty caption; skipped" out.log || fail "no
 grep -q "annotation id 15 (entry 2): empty caption; skipped" out.log || fail "no warning for id 15"
 expect 1 "bad_empty_caption.json: annotation id 14 \(entry 1\): empty caption" "$vocab" --captions "$fx/bad_empty_caption.json" --strict --out e2.txt
 no_outputs e2.txt
+
+# several --captions: counts over the union, skipped captions of every file summed, the
+# HDF5 attributes one line per file in command-line order
+expect 0 "bad_no_image.json \+ .*bad_empty_caption.json: 2 captions, 5 words with count >= 2 .*skipped 4 captions \(2 without image, 2 empty" "$vocab" --captions "$fx/bad_no_image.json" --captions "$fx/bad_empty_caption.json" --threshold 2 --out u.txt --h5 u.h5
+[ "$(wc -l < u.txt)" -eq 9 ] || fail "u.txt: expected 4 specials + 5 words, got $(wc -l < u.txt) lines"
+[ "$(sed -n 5p u.txt)" = "$(printf 'a\t4')" ] || fail "u.txt: line 5 is '$(sed -n 5p u.txt)', expected 'a<TAB>4' (2 per file)"
+sha2=$(sha256sum "$fx/bad_empty_caption.json" | cut -d' ' -f1)
+h5dump -a source_sha256 u.h5 > attr.log
+grep -q "(0): \"$sha\$" attr.log && grep -q "^ *$sha2\"\$" attr.log && grep -q "STRSIZE 130;" attr.log ||
+  { fail "u.h5: source_sha256 is not '$sha<LF>$sha2'"; sed 's/^/    /' attr.log; }
+h5dump -a source_file u.h5 > attr.log
+grep -q '(0): "bad_no_image.json$' attr.log && grep -q '^ *bad_empty_caption.json"$' attr.log ||
+  { fail "u.h5: source_file is not 'bad_no_image.json<LF>bad_empty_caption.json'"; sed 's/^/    /' attr.log; }
+# one file alone keeps the single-entry attributes
+h5dump -a source_file v.h5 | grep -q '(0): "bad_no_image.json"$' || fail "v.h5: source_file is not bad_no_image.json"
+# the same file twice (under another name) would count its captions twice: an error
+cp "$fx/bad_no_image.json" same.json
+expect 1 "same.json: same contents as --captions .*bad_no_image.json \(sha256 $sha\)" "$vocab" --captions "$fx/bad_no_image.json" --captions same.json --out d.txt
+no_outputs d.txt
+# a bad second file fails the whole run
+expect 1 "bad_malformed.json: malformed JSON" "$mpiexec" -n 2 --oversubscribe "$vocab" --captions "$fx/bad_no_image.json" --captions "$fx/bad_malformed.json" --out d.txt
+no_outputs d.txt
 
 # under MPI an error ends every rank with the same status, rank 0 reports it once
 expect 1 "bad_empty_caption.json: annotation id 14" "$mpiexec" -n 2 --oversubscribe "$vocab" --captions "$fx/bad_empty_caption.json" --strict --out m.txt

@@ -6,6 +6,10 @@ tests/coco_vocab_cli.sh), computed with NLTK. Run with Debian's python3-nltk:
 
 (default: ../shared/data/coco-mini/annotations/captions_val2017_full.json relative to
 the repository root). Writes tests/fixtures/coco_text/:
+  union_t4.txt          the same recipe over the union of the reference training set,
+                        ../shared/data/flickr8k-1000/captions.json followed by
+                        ../shared/data/coco-mini/annotations/captions_train2017.json
+                        (captions without image or empty skipped, as sn-vocab does)
   val2017_tokens.txt    one line per annotation in file order: "id<TAB>tok tok ...",
                         tokens of nltk.word_tokenize(caption.lower(), preserve_line=True)
   val2017_vocab_t4.txt  the notebook recipe's vocabulary at threshold 4 (Counter over all
@@ -29,6 +33,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 OUT = os.path.join(HERE, "fixtures", "coco_text")
 DEFAULT_JSON = os.path.join(HERE, "..", "..", "shared", "data", "coco-mini", "annotations",
                             "captions_val2017_full.json")
+UNION_JSONS = [os.path.join(HERE, "..", "..", "shared", "data", *p) for p in
+               (("flickr8k-1000", "captions.json"), ("coco-mini", "annotations", "captions_train2017.json"))]
 SPECIALS = ["<pad>", "<start>", "<end>", "<unk>"]
 
 
@@ -92,6 +98,24 @@ def fuzz(n, seed=0):
     return out
 
 
+def vocab_lines(counter, threshold):
+    words = [w for w, c in counter.items() if c >= threshold]
+    words.sort(key=lambda w: (-counter[w], w))
+    return [f"{s}\t0\n" for s in SPECIALS] + [f"{w}\t{counter[w]}\n" for w in words]
+
+
+def union_vocab(paths, threshold):
+    counter = collections.Counter()
+    for path in paths:
+        with open(path, encoding="utf-8") as f:
+            data = json.load(f)
+        ids = {im["id"] for im in data["images"]}
+        for a in data["annotations"]:
+            if a.get("image_id") in ids and a["caption"].strip():
+                counter.update(tokenize(a["caption"]))
+    return vocab_lines(counter, threshold)
+
+
 def write_text(path, text):
     with open(path, "w", encoding="utf-8", newline="\n") as f:
         f.write(text)
@@ -113,10 +137,11 @@ def main():
         lines.append(f"{a['id']}\t{' '.join(toks)}\n")
     write_text(os.path.join(OUT, "val2017_tokens.txt"), "".join(lines))
 
-    words = [w for w, c in counter.items() if c >= 4]
-    words.sort(key=lambda w: (-counter[w], w))
-    vocab = [f"{s}\t0\n" for s in SPECIALS] + [f"{w}\t{counter[w]}\n" for w in words]
+    vocab = vocab_lines(counter, 4)
+    words = vocab[len(SPECIALS):]
     write_text(os.path.join(OUT, "val2017_vocab_t4.txt"), "".join(vocab))
+    union = union_vocab(UNION_JSONS, 4)
+    write_text(os.path.join(OUT, "union_t4.txt"), "".join(union))
 
     cases = HARD + fuzz(3000)
     doc = "[\n" + ",\n".join(json.dumps([s, tokenize(s)], ensure_ascii=True) for s in cases) + "\n]\n"
@@ -141,6 +166,7 @@ def main():
     write_text(os.path.join(OUT, "bad_empty_caption.json"),
                '{"images": [' + img + '],\n "annotations": [\n  ' + good + ',\n  {"image_id": 1, "id": 14, "caption": ""},\n'
                '  {"image_id": 1, "id": 15, "caption": " \\t\\u00a0\\n"}\n]}\n')
+    print(f"union of {len(UNION_JSONS)} files: vocabulary {len(union)} ({len(union) - len(SPECIALS)} words + 4 specials)")
     print(f"{len(anns)} captions, vocabulary {len(vocab)} ({len(words)} words + 4 specials), "
           f"{len(cases)} hard cases -> {OUT}")
 

@@ -370,6 +370,20 @@ static void test_save_roundtrip_and_no_partial_files(void **state)
     diff_t q100 = compare(back, img, len);
     assert_true(q75.mean > 0.0 && q100.mean < q75.mean && q75.mean < 40.0);
 
+    /* Encoding into memory gives the bytes of the saved file. */
+    uint8_t *mem = NULL;
+    size_t mem_len = 0;
+    assert_int_equal(dp_image_encode_jpeg(&mem, &mem_len, img, S, S, 100), 0);
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    uint8_t *disk = malloc(mem_len + 1);
+    assert_int_equal(fread(disk, 1, mem_len + 1, f), mem_len);
+    fclose(f);
+    assert_memory_equal(disk, mem, mem_len);
+    free(disk); free(mem);
+    assert_int_equal(dp_image_encode_jpeg(&mem, &mem_len, img, S, S, 101), SN_EINVAL);
+    assert_int_equal(dp_image_encode_jpeg(&mem, &mem_len, img, 0, S, 90), SN_EINVAL);
+
     /* Failures leave nothing behind: the target is a folder (rename fails after the
      * data was written), or the folder does not exist (the temporary cannot be made). */
     snprintf(path, sizeof path, "%s/taken.jpg", dir);
