@@ -89,6 +89,8 @@ static void usage_eval(FILE *f)
         "  --samples N          print N captions beside a reference                   [10]\n"
         "  --html FILE          also write a self-contained HTML page of the first --samples\n"
         "                       images with their generated and reference captions\n"
+        "  --out FILE           write every image's caption as a line 'ROW<TAB>generated<TAB>ref1<TAB>\n"
+        "                       ref2...' (ROW = image row of the file; tokens separated by spaces)\n"
         "  --threads N          OpenMP threads per rank\n");
 }
 
@@ -138,7 +140,7 @@ enum {
     O_MODEL = 256, O_DATA, O_VAL, O_TRAIN_LIMIT, O_VAL_LIMIT, O_ENCODER, O_ENC_WEIGHTS, O_FREEZE, O_CROP, O_EMBED,
     O_HIDDEN, O_LAYERS, O_INIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_SEED, O_MAX_STEPS, O_NO_SHUFFLE,
     O_GLOBAL_SHUFFLE, O_NO_FLIP, O_NO_BLEU, O_SAMPLES, O_THREADS, O_CHECKPOINT, O_CKPT_EVERY, O_RESUME, O_STALL,
-    O_SAVE, O_METRICS, O_LOSS_LOG, O_CHECK_EVERY, O_PROGRESS, O_HELP, O_LIMIT, O_MAX_TOKENS, O_HTML, O_IMAGE
+    O_SAVE, O_METRICS, O_LOSS_LOG, O_CHECK_EVERY, O_PROGRESS, O_HELP, O_LIMIT, O_MAX_TOKENS, O_HTML, O_IMAGE, O_OUT
 };
 
 static const struct option opts[] = {
@@ -161,11 +163,12 @@ static const struct option opts[] = {
     {"loss-log", required_argument, 0, O_LOSS_LOG}, {"check-every", required_argument, 0, O_CHECK_EVERY},
     {"progress", required_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
     {"limit", required_argument, 0, O_LIMIT}, {"max-tokens", required_argument, 0, O_MAX_TOKENS},
-    {"html", required_argument, 0, O_HTML}, {"image", required_argument, 0, O_IMAGE}, {0, 0, 0, 0}};
+    {"html", required_argument, 0, O_HTML}, {"image", required_argument, 0, O_IMAGE},
+    {"out", required_argument, 0, O_OUT}, {0, 0, 0, 0}};
 
 typedef struct {
     sn_caption_train_config_t t;
-    const char *checkpoint, *html;
+    const char *checkpoint, *html, *out;
     const char **images;
     int n_images;
     int64_t limit;
@@ -176,10 +179,10 @@ typedef struct {
 static int allowed(const char *cmd, int o)
 {
     static const int eval_ok[] = {O_MODEL, O_DATA, O_LIMIT, O_MAX_TOKENS, O_SAMPLES, O_HTML, O_THREADS,
-                                  O_CHECKPOINT, O_HELP, O_BATCH, 0};
+                                  O_CHECKPOINT, O_HELP, O_BATCH, O_OUT, 0};
     static const int caption_ok[] = {O_CHECKPOINT, O_HTML, O_MAX_TOKENS, O_THREADS, O_IMAGE, O_HELP, 0};
     const int *ok = strcmp(cmd, "eval") == 0 ? eval_ok : strcmp(cmd, "caption") == 0 ? caption_ok : NULL;
-    if (!ok) return o != O_LIMIT && o != O_MAX_TOKENS && o != O_HTML && o != O_IMAGE;
+    if (!ok) return o != O_LIMIT && o != O_MAX_TOKENS && o != O_HTML && o != O_IMAGE && o != O_OUT;
     for (; *ok; ok++)
         if (*ok == o) return 1;
     return 0;
@@ -259,6 +262,7 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a)
             else { fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", optarg); return -1; }
             break;
         case O_HTML: a->html = optarg; break;
+        case O_OUT: a->out = optarg; break;
         case O_IMAGE: a->images[a->n_images++] = optarg; break;
         case 'h': case O_HELP: return 1;
         default: return -1;
@@ -341,6 +345,29 @@ static void print_caption(FILE *f, char *const *words, const int32_t *ids, int n
     for (int t = 0; t < n; t++) fprintf(f, "%s%s", t ? " " : "", words[ids[t]]);
 }
 
+/* Every rank's captions into one file, in image order: the ranks append in turn. */
+static int write_results(const char *path, const sn_coco_set_t *set, char *const *words, const sn_caption_eval_t *e,
+                         int max_tokens)
+{
+    int rc = SN_OK;
+    for (int r = 0; r < sn_dist_size(); r++) {
+        if (r == sn_dist_rank()) {
+            FILE *f = fopen(path, r == 0 ? "w" : "a");
+            if (!f) rc = SN_FAIL(SN_EIO, "%s: cannot write", path);
+            for (int64_t i = 0; !rc && i < e->n_hyp; i++) {
+                fprintf(f, "%lld\t", (long long)(set->image_first + i));
+                print_caption(f, words, e->hyp + (size_t)i * max_tokens, e->hyp_len[i]);
+                for (int64_t k = 0; k < set->n_captions; k++)
+                    if (set->image[k] == i) fprintf(f, "\t%s", set->refs[k]);
+                fputc('\n', f);
+            }
+            if (f && fclose(f) != 0 && !rc) rc = SN_FAIL(SN_EIO, "%s: cannot write (disk full?)", path);
+        }
+        if ((rc = sn_dist_agree(rc))) return rc;
+    }
+    return SN_OK;
+}
+
 static int cmd_eval(const args_t *a)
 {
     const sn_caption_train_config_t *c = &a->t;
@@ -383,6 +410,7 @@ static int cmd_eval(const args_t *a)
         fflush(stdout);
     }
     rc = sn_dist_agree(rc);
+    if (!rc && a->out) rc = write_results(a->out, &set, words, &e, max_tokens);
     sn_caption_eval_free(&e);
     free_words(words, m.vocab);
     sn_caption_model_free(&m);

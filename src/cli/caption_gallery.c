@@ -1,21 +1,115 @@
 /*
- * caption_gallery.c: builds the HTML galleries of `shardnet caption --html` and
- * `shardnet eval --model caption --html`.
+ * caption_gallery.c: builds the HTML galleries (gallery.h) of `shardnet caption --html`
+ * (the image files themselves, inlined as they are) and `shardnet eval --model caption
+ * --html` (the packed pixels of the first images, encoded to JPEG, with every reference).
  * Must not: hold more than the images shown.
  */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 #include "shardnet/error.h"
 #include "caption_cmd.h"
+#include "gallery.h"
+
+/* "w1 w2 ..." of a greedy caption, malloc'd. */
+static char *caption_text(char *const *words, const int32_t *ids, int n)
+{
+    size_t len = 1;
+    for (int t = 0; t < n; t++) len += strlen(words[ids[t]]) + 1;
+    char *s = malloc(len), *p = s;
+    if (!s) return NULL;
+    *p = '\0';
+    for (int t = 0; t < n; t++) p += sprintf(p, "%s%s", t ? " " : "", words[ids[t]]);
+    return s;
+}
 
 int sn_cli_gallery_from_set(const char *path, const char *checkpoint, const sn_coco_set_t *set, char *const *words,
                             const sn_caption_eval_t *e, int max_tokens, int n)
 {
-    (void)checkpoint; (void)set; (void)words; (void)e; (void)max_tokens; (void)n;
-    return SN_FAIL(SN_EINVAL, "%s: HTML output is not available in this build", path);
+    if (n > e->n_hyp) n = (int)e->n_hyp;
+    int S = set->size, rc = SN_OK;
+    sn_gallery_item_t *items = calloc((size_t)(n ? n : 1), sizeof *items);
+    char **titles = calloc((size_t)(n ? n : 1), sizeof *titles), **gen = calloc((size_t)(n ? n : 1), sizeof *gen);
+    const char **refs = malloc((size_t)(set->n_captions ? set->n_captions : 1) * sizeof *refs);
+    uint8_t *rgb = malloc((size_t)(n ? n : 1) * 3 * S * S);
+    if (!items || !titles || !gen || !refs || !rgb) rc = SN_FAIL(SN_ENOMEM, "%s: gallery of %d images", path, n);
+    int64_t nr = 0;
+    for (int i = 0; !rc && i < n; i++) {
+        sn_gallery_item_t *it = &items[i];
+        uint8_t *hwc = rgb + (size_t)i * 3 * S * S;
+        const uint8_t *chw = set->images + (size_t)i * 3 * S * S;
+        for (int c = 0; c < 3; c++)
+            for (int k = 0; k < S * S; k++) hwc[(size_t)k * 3 + c] = chw[(size_t)c * S * S + k];
+        it->rgb = hwc;
+        it->width = it->height = S;
+        titles[i] = malloc(32);
+        gen[i] = caption_text(words, e->hyp + (size_t)i * max_tokens, e->hyp_len[i]);
+        if (!titles[i] || !gen[i]) { rc = SN_FAIL(SN_ENOMEM, "%s: gallery captions", path); break; }
+        snprintf(titles[i], 32, "image %lld", (long long)(set->image_first + i));
+        it->title = titles[i];
+        it->generated = gen[i];
+        it->refs = refs + nr;
+        for (int64_t c = 0; c < set->n_captions; c++)
+            if (set->image[c] == i) refs[nr++] = set->refs[c];
+        it->n_refs = (int)(refs + nr - it->refs);
+    }
+    char subtitle[512];
+    snprintf(subtitle, sizeof subtitle, "%s on %d images: BLEU-1..4 %.2f %.2f %.2f %.2f, perplexity %.2f; greedy "
+             "captions (bold) beside the references", checkpoint, (int)e->images, 100 * e->bleu[0],
+             100 * e->bleu[1], 100 * e->bleu[2], 100 * e->bleu[3], e->perplexity);
+    if (!rc) rc = sn_gallery_write(path, "shardnet captions", subtitle, items, n);
+    for (int i = 0; titles && gen && i < n; i++) {
+        free(titles[i]);
+        free(gen[i]);
+    }
+    free(items);
+    free(titles);
+    free(gen);
+    free(refs);
+    free(rgb);
+    return rc;
+}
+
+static int read_file(const char *path, uint8_t **data, size_t *len)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) return SN_FAIL(SN_EIO, "%s: cannot open", path);
+    int rc = SN_OK;
+    long n = fseek(f, 0, SEEK_END) == 0 ? ftell(f) : -1;
+    if (n < 0 || fseek(f, 0, SEEK_SET) != 0) rc = SN_FAIL(SN_EIO, "%s: cannot read", path);
+    *data = rc ? NULL : malloc((size_t)n + 1);
+    if (!rc && !*data) rc = SN_FAIL(SN_ENOMEM, "%s: %ld bytes", path, n);
+    if (!rc && fread(*data, 1, (size_t)n, f) != (size_t)n) rc = SN_FAIL(SN_EIO, "%s: cannot read", path);
+    *len = (size_t)n;
+    fclose(f);
+    return rc;
 }
 
 int sn_cli_gallery_from_files(const char *path, const char *checkpoint, const char *const *files, int n,
                               char *const *words, const int32_t *hyp, const int *len, int max_tokens)
 {
-    (void)checkpoint; (void)files; (void)n; (void)words; (void)hyp; (void)len; (void)max_tokens;
-    return SN_FAIL(SN_EINVAL, "%s: HTML output is not available in this build", path);
+    int rc = SN_OK;
+    sn_gallery_item_t *items = calloc((size_t)n, sizeof *items);
+    char **gen = calloc((size_t)n, sizeof *gen);
+    uint8_t **data = calloc((size_t)n, sizeof *data);
+    if (!items || !gen || !data) rc = SN_FAIL(SN_ENOMEM, "%s: gallery of %d images", path, n);
+    for (int i = 0; !rc && i < n; i++) {
+        const char *base = strrchr(files[i], '/');
+        items[i].title = base ? base + 1 : files[i];
+        if ((rc = read_file(files[i], &data[i], &items[i].image_len))) break;
+        items[i].image = data[i];
+        if (!(gen[i] = caption_text(words, hyp + (size_t)i * max_tokens, len[i]))) rc = SN_FAIL(SN_ENOMEM, "captions");
+        items[i].generated = gen[i];
+    }
+    char subtitle[512];
+    snprintf(subtitle, sizeof subtitle, "greedy captions of %s", checkpoint);
+    if (!rc) rc = sn_gallery_write(path, "shardnet captions", subtitle, items, n);
+    for (int i = 0; gen && data && i < n; i++) {
+        free(gen[i]);
+        free(data[i]);
+    }
+    free(items);
+    free(gen);
+    free(data);
+    return rc;
 }

@@ -539,13 +539,14 @@ agree:
         if (c->val && (rc = sn_caption_evaluate(m, &run.val, run.words, c->bleu, c->max_tokens, &r->val))) break;
         double rss = sn_rss_now_mb();
         if ((rc = sn_dist_allreduce_max_f64(&rss, 1))) break;
-        char line[768];
+        char line[768], val[256] = "";
+        if (c->val)
+            snprintf(val, sizeof val, "\"val_loss\": %.6f, \"val_perplexity\": %.4f, \"bleu\": [%.6f, %.6f, %.6f, %.6f], ",
+                     r->val.loss, r->val.perplexity, r->val.bleu[0], r->val.bleu[1], r->val.bleu[2], r->val.bleu[3]);
         snprintf(line, sizeof line,
-                 "{\"epoch\": %d, \"steps\": %lld, \"train_loss\": %.6f, \"val_loss\": %.6f, \"val_perplexity\": %.4f, "
-                 "\"bleu\": [%.6f, %.6f, %.6f, %.6f], \"seconds\": %.3f, \"images_per_s\": %.2f, \"ranks\": %d, "
-                 "\"threads\": %d, \"rss_mb\": %.1f}\n", epoch, (long long)step, r->train_loss,
-                 c->val ? r->val.loss : NAN, c->val ? r->val.perplexity : NAN, r->val.bleu[0], r->val.bleu[1],
-                 r->val.bleu[2], r->val.bleu[3], secs, (double)done_steps * B / secs, P, run.threads, rss);
+                 "{\"epoch\": %d, \"steps\": %lld, \"train_loss\": %.6f, %s\"seconds\": %.3f, \"images_per_s\": %.2f, "
+                 "\"ranks\": %d, \"threads\": %d, \"rss_mb\": %.1f}\n", epoch, (long long)step, r->train_loss, val, secs,
+                 (double)done_steps * B / secs, P, run.threads, rss);
         sn_text_append(&run.metrics, line);
         if (rank == 0) {
             printf("Epoch %d: train loss %.4f, %.1f s, %.1f images/s, resident memory %.0f MB (largest rank)\n", epoch,

@@ -1,0 +1,13 @@
+# Captioning training, evaluation and the caption command on real COCO images and captions
+# (tests/caption_train.sh says what each part checks); the data are read in place from
+# ../shared/data.
+foreach(mode equivalence overfit errors)
+  add_test(NAME caption_${mode} COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/caption_train.sh ${mode}
+           $<TARGET_FILE:shardnet_cli> $<TARGET_FILE:sn_vocab> $<TARGET_FILE:sn_pack> ${MPIEXEC_EXECUTABLE}
+           ${PROJECT_SOURCE_DIR}/../shared/data ${CMAKE_CURRENT_BINARY_DIR}/caption-${mode})
+  set(_labels "caption;mpi")
+  if(mode STREQUAL "overfit")
+    list(APPEND _labels slow)   # 750 steps: minutes under the sanitizers
+  endif()
+  set_tests_properties(caption_${mode} PROPERTIES LABELS "${_labels}" ENVIRONMENT "${SN_TEST_ENV}")
+endforeach()
