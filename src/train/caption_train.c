@@ -51,7 +51,22 @@ static int reduce_sum(double *v, int n, void *arg)
     return sn_dist_allreduce_sum_f64(v, (size_t)n);
 }
 
-/* Appends b to a (images and captions; b's image indices shift by a's image count). */
+/* Re-strides the captions of s to rows of L >= s->max_len tokens (padding with <pad>). */
+static int widen_captions(sn_coco_set_t *s, int L)
+{
+    if (L == s->max_len) return SN_OK;
+    int32_t *w = calloc((size_t)(s->n_captions ? s->n_captions : 1) * L, sizeof *w);
+    if (!w) return SN_FAIL(SN_ENOMEM, "captions of %lld rows", (long long)s->n_captions);
+    for (int64_t c = 0; c < s->n_captions; c++)
+        memcpy(w + (size_t)c * L, s->captions + (size_t)c * s->max_len, (size_t)s->max_len * sizeof *w);
+    free(s->captions);
+    s->captions = w;
+    s->max_len = L;
+    return SN_OK;
+}
+
+/* Appends b to a (images and captions; b's image indices shift by a's image count; caption
+ * rows take the longer of the two lengths). */
 static int set_append(sn_coco_set_t *a, sn_coco_set_t *b)
 {
     if (!a->images) {
@@ -59,7 +74,9 @@ static int set_append(sn_coco_set_t *a, sn_coco_set_t *b)
         memset(b, 0, sizeof *b);
         return SN_OK;
     }
-    int L = a->max_len, S = a->size;
+    int L = a->max_len > b->max_len ? a->max_len : b->max_len, S = a->size;
+    SN_TRY(widen_captions(a, L));
+    SN_TRY(widen_captions(b, L));
     size_t per = (size_t)3 * S * S;
     int64_t ni = a->n_images + b->n_images, nc = a->n_captions + b->n_captions;
     uint8_t *im = realloc(a->images, (size_t)(ni ? ni : 1) * per);
@@ -101,11 +118,10 @@ static int load_train(const sn_caption_train_config_t *c, int64_t first, int64_t
         int64_t lo = first > base ? first : base, hi = first + count < base + ni ? first + count : base + ni;
         sn_coco_set_t part;
         int rc = sn_coco_load(c->data[f], lo < hi ? lo - base : 0, lo < hi ? hi - lo : 0, 0, &part);
-        if (!rc && out->images && (part.size != out->size || part.max_len != out->max_len || part.vocab != out->vocab))
-            rc = SN_FAIL(SN_EFORMAT, "%s: images %d x %d, captions of %d tokens, vocabulary %d; %s has %d, %d, %d: "
-                         "pack every training file with the same vocabulary, --size and --max-len", c->data[f],
-                         part.size, part.size, part.max_len, part.vocab, c->data[0], out->size, out->max_len,
-                         out->vocab);
+        if (!rc && out->images && (part.size != out->size || part.vocab != out->vocab))
+            rc = SN_FAIL(SN_EFORMAT, "%s: images %d x %d, vocabulary %d; %s has %d x %d, %d: pack every training "
+                         "file with the same vocabulary and --size", c->data[f], part.size, part.size, part.vocab,
+                         c->data[0], out->size, out->size, out->vocab);
         if (!rc) {
             part.n_images_total = ni;
             part.n_captions_total = nc;
