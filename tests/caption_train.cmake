@@ -11,3 +11,9 @@ foreach(mode equivalence overfit errors)
   endif()
   set_tests_properties(caption_${mode} PROPERTIES LABELS "${_labels}" ENVIRONMENT "${SN_TEST_ENV}")
 endforeach()
+
+# jobs/caption.sbatch on a real single-node Slurm cluster
+add_test(NAME slurm_caption COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/slurm_caption.sh ${PROJECT_SOURCE_DIR}
+         $<TARGET_FILE:shardnet_cli> ${PROJECT_SOURCE_DIR}/../shared/data ${CMAKE_CURRENT_BINARY_DIR}/slurm-caption)
+set_tests_properties(slurm_caption PROPERTIES LABELS "caption;mpi;slurm" SKIP_RETURN_CODE 77
+                     ENVIRONMENT "${SN_TEST_ENV}")

@@ -44,6 +44,17 @@ equivalence)
   echo "ok: 4 steps == 2 steps + checkpoint + 2 resumed steps, bit for bit (2 ranks)"
   run 2 sharded.log --batch 8 --crop 24 --embed 32 --hidden 64 --epochs 1 --max-steps 6 --no-bleu
   echo "ok: sharded mode, 2 ranks identical"
+  frozen=(--freeze-encoder --batch 8 --crop 24 --embed 32 --hidden 64 --seed 5 --no-bleu)
+  run 2 frozen1.log "${frozen[@]}" --max-steps 1 --save frozen1.h5
+  run 2 frozen3.log "${frozen[@]}" --epochs 2 --max-steps 60 --save frozen3.h5 --metrics frozen.jsonl
+  for t in encoder.body.body.0.weight encoder.body.body.1.running_mean encoder.body.body.10.running_var; do
+    h5diff frozen1.h5 frozen3.h5 "/params/$t" "/params/$t" || fail "frozen encoder: $t changed in training"
+  done
+  if h5diff -q frozen1.h5 frozen3.h5 /params/encoder.linear.weight /params/encoder.linear.weight; then
+    fail "frozen encoder: the head did not train"
+  fi
+  grep -q "parameters and BatchNorm statistics identical on all 2 ranks" frozen3.log || fail "frozen: ranks differ"
+  echo "ok: --freeze-encoder trains the head and decoder only, body and its statistics unchanged"
   ;;
 overfit)
   run 1 train.log --train-limit 16 --crop 32 --no-flip --embed 128 --hidden 256 --epochs 150 --batch 16 \
