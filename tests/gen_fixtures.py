@@ -403,19 +403,32 @@ ADADELTA_CASES = [(0.5, 0.9, 1e-6, 0.0), (1.0, 0.95, 1e-6, 0.01), (0.1, 0.5, 1e-
 ADADELTA_STEPS, ADADELTA_N = 6, 257
 
 
-def gen_adadelta(fx):
-    fx.add_int("n_cases", len(ADADELTA_CASES))
-    for i, (lr, rho, eps, wd) in enumerate(ADADELTA_CASES):
+# lr, beta1, beta2, eps, weight_decay; the first is torch's default
+ADAM_CASES = [(1e-3, 0.9, 0.999, 1e-8, 0.0), (0.01, 0.8, 0.99, 1e-6, 0.01), (0.1, 0.5, 0.9, 1e-4, 0.1)]
+
+
+def gen_optimizer(fx, kind):
+    cases = ADADELTA_CASES if kind == "adadelta" else ADAM_CASES
+
+    def make(w, hp):
+        if kind == "adadelta":
+            lr, rho, eps, wd = hp
+            return torch.optim.Adadelta([w], lr=lr, rho=rho, eps=eps, weight_decay=wd, foreach=False)
+        lr, b1, b2, eps, wd = hp
+        return torch.optim.Adam([w], lr=lr, betas=(b1, b2), eps=eps, weight_decay=wd, foreach=False)
+
+    fx.add_int("n_cases", len(cases))
+    for i, hp in enumerate(cases):
         w = torch.nn.Parameter(uniform((ADADELTA_N,), -1, 1))
         grads = uniform((ADADELTA_STEPS, ADADELTA_N), -1, 1)
         grads[:, :8] *= 1e-4                   # tiny gradients: eps dominates
         grads[:, 8:16] *= 100.0                # large ones
         p = f"c{i}."
-        fx.add(p + "hp", torch.tensor([lr, rho, eps, wd], dtype=torch.float32))
+        fx.add(p + "hp", torch.tensor(hp, dtype=torch.float32))
         fx.add(p + "p0", w)
         p0 = w.detach().clone()
         fx.add(p + "grads", grads)
-        opt = torch.optim.Adadelta([w], lr=lr, rho=rho, eps=eps, weight_decay=wd, foreach=False)
+        opt = make(w, hp)
         after = []
         for s in range(ADADELTA_STEPS):
             w.grad = grads[s].clone()
@@ -425,8 +438,7 @@ def gen_adadelta(fx):
         # float64 with the float32 hyper-parameters shardnet is given; magnitude of p_s =
         # p0 - sum of the updates: |p0| + sum of |update|
         w64 = torch.nn.Parameter(p0.double())
-        opt = torch.optim.Adadelta([w64], lr=f32(lr), rho=f32(rho), eps=f32(eps), weight_decay=f32(wd),
-                                   foreach=False)
+        opt = make(w64, tuple(f32(v) for v in hp))
         after, mags = [], []
         mag = w64.detach().abs().clone()
         for s in range(ADADELTA_STEPS):
@@ -453,7 +465,8 @@ GENERATORS = [
     ("nll.bin", 111, lambda fx: gen_nll(fx, unstable=False)),
     ("conv2d.bin", 112, gen_conv2d),
     ("maxpool2d.bin", 113, gen_maxpool2d),
-    ("adadelta.bin", 114, gen_adadelta),
+    ("adadelta.bin", 114, lambda fx: gen_optimizer(fx, "adadelta")),
+    ("adam.bin", 115, lambda fx: gen_optimizer(fx, "adam")),
 ]
 
 
@@ -471,7 +484,7 @@ def main():
             continue
         torch.manual_seed(seed)
         fx = Fixture()
-        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin"):
+        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin"):
             fx.add_int("n_trials", TRIALS)
         gen(fx)
         fx.write(os.path.join(args.outdir, fname))

@@ -1,6 +1,6 @@
 /*
  * test_adadelta.c: sn_adadelta_step against torch.optim.Adadelta (fixture adadelta.bin
- * from tests/gen_fixtures.py): several steps on fixed gradients, with and without weight
+ * from tests/gen_fixtures.py), and the Adam variant against torch.optim.Adam (adam.bin): several steps on fixed gradients, with and without weight
  * decay, the parameters after every step within 1e-6 of the float64 result (computed from
  * the same float32 start, gradients and hyper-parameters) plus gamma_n of the magnitude
  * |p0| + sum |updates|, n = 8 + 4 steps: each update goes through about eight roundings
@@ -23,10 +23,9 @@
 #include "shardnet/error.h"
 #include "shardnet/optim.h"
 
-static void test_adadelta_matches_torch(void **state)
+static void check_optimizer(int adam)
 {
-    (void)state;
-    fx_file_t *f = fx_load("adadelta.bin");
+    fx_file_t *f = fx_load(adam ? "adam.bin" : "adadelta.bin");
     int ncases = fx_int(f, "n_cases");
     err_stat_t e = ERR_STAT("p");
     int with_wd = 0;
@@ -47,17 +46,19 @@ static void test_adadelta_matches_torch(void **state)
         size_t n = p0->count;
         int steps = g->dims[0];
         assert_int_equal((size_t)g->dims[1], n);
-        with_wd += hp[3] != 0.0f;
+        float wd = adam ? hp[4] : hp[3];
+        with_wd += wd != 0.0f;
 
         sn_adadelta_t o;
-        assert_int_equal(sn_adadelta_init(&o, n, hp[0], hp[1], hp[2], hp[3]), 0);
+        if (adam) assert_int_equal(sn_adam_init(&o, n, hp[0], hp[1], hp[2], hp[3], hp[4]), 0);
+        else assert_int_equal(sn_adadelta_init(&o, n, hp[0], hp[1], hp[2], hp[3]), 0);
         float *p = malloc(n * sizeof(float));
         memcpy(p, p0->data, n * sizeof(float));
         for (int s = 0; s < steps; s++) {
             sn_adadelta_step(&o, p, (const float *)g->data + (size_t)s * n);
             char label[96];
-            snprintf(label, sizeof label, "Adadelta lr %g rho %g eps %g wd %g step %d",
-                     (double)hp[0], (double)hp[1], (double)hp[2], (double)hp[3], s + 1);
+            snprintf(label, sizeof label, "%s lr %g hp %g %g %g wd %g step %d", adam ? "Adam" : "Adadelta",
+                     (double)hp[0], (double)hp[1], (double)hp[2], adam ? (double)hp[3] : 0.0, (double)wd, s + 1);
             size_t o = (size_t)s * n;
             assert_true(check_exact(&e, label, p, ref + o, d + o, mag + o, 8 + 4 * (s + 1), n, 1e-6, 0.0));
         }
@@ -66,8 +67,20 @@ static void test_adadelta_matches_torch(void **state)
         sn_adadelta_free(&o);
     }
     assert_true(with_wd >= 1 && with_wd < ncases);   /* both variants are covered */
-    print_errors("parity", "Adadelta", ncases, &e, 1);
+    print_errors("parity", adam ? "Adam" : "Adadelta", ncases, &e, 1);
     fx_free(f);
+}
+
+static void test_adadelta_matches_torch(void **state)
+{
+    (void)state;
+    check_optimizer(0);
+}
+
+static void test_adam_matches_torch(void **state)
+{
+    (void)state;
+    check_optimizer(1);
 }
 
 static void test_adadelta_rejects_bad_hyperparameters(void **state)
@@ -79,6 +92,9 @@ static void test_adadelta_rejects_bad_hyperparameters(void **state)
     assert_int_equal(sn_adadelta_init(&o, 4, 1.0f, 0.9f, -1.0f, 0.0f), SN_EINVAL);
     assert_int_equal(sn_adadelta_init(&o, 4, 1.0f, 0.9f, 1e-6f, -0.1f), SN_EINVAL);
     assert_non_null(strstr(sn_error_message(), "Adadelta"));
+    assert_int_equal(sn_adam_init(&o, 4, 1.0f, 1.0f, 0.999f, 1e-8f, 0.0f), SN_EINVAL);
+    assert_int_equal(sn_adam_init(&o, 4, -1.0f, 0.9f, 0.999f, 1e-8f, 0.0f), SN_EINVAL);
+    assert_non_null(strstr(sn_error_message(), "Adam"));
 }
 
 int main(void)
@@ -86,6 +102,7 @@ int main(void)
     if (blas_core_unavailable()) return run_skipped_group();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_adadelta_matches_torch),
+        cmocka_unit_test(test_adam_matches_torch),
         cmocka_unit_test(test_adadelta_rejects_bad_hyperparameters),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -38,7 +38,8 @@ typedef struct sn_caption_train_config {
     sn_caption_config_t model;               /* encoder, embed, hidden, layers, crop, freeze */
     const char *encoder_weights;             /* HDF5 with encoder.body.* tensors (converter) */
     int         epochs, batch;
-    float       lr, rho, eps;
+    float       lr, rho, eps;               /* Adadelta; with adam: lr, eps */
+    int         adam;                        /* Adam (betas 0.9, 0.999) instead of Adadelta */
     uint64_t    seed;
     int         threads;
     int         shuffle, global_shuffle, flip;

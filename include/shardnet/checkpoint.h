@@ -3,7 +3,8 @@
  *
  * Layout: /params/<name> float32 datasets with each tensor's shape (names as registered,
  * e.g. /params/conv1.weight [16,1,3,3]); optional /optim/square_avg and /optim/acc_delta
- * float32 [trainable floats] (Adadelta's two arenas, attribute steps); attributes on / :
+ * float32 [trainable floats] (the optimizer's two arenas, attributes steps and optimizer =
+ * "adadelta" or "adam": then they hold exp_avg_sq and exp_avg); attributes on / :
  * magic "shardnet", format_version, shardnet_version, and the fields of
  * sn_checkpoint_info_t (model, world_size, threads, seed, epoch, epoch_step, step, batch,
  * shuffle, global_shuffle, dropout, train_limit, loss_sum, loss_count, seconds, metrics,

@@ -54,7 +54,10 @@ static void usage_train(FILE *f)
         "optimisation:\n"
         "  --epochs N           epochs                                                [1]\n"
         "  --batch N            global batch of caption-image pairs                   [32]\n"
-        "  --lr X  --rho X  --eps X   Adadelta                                        [1.0 0.9 1e-6]\n"
+        "  --optim NAME         adadelta (torch.optim.Adadelta) or adam (torch.optim.Adam,\n"
+        "                       betas 0.9 0.999)                                      [adadelta]\n"
+        "  --lr X  --rho X  --eps X   learning rate [1.0; adam 1e-3], Adadelta rho [0.9], eps\n"
+        "                       [1e-6; adam 1e-8]\n"
         "  --seed N             seed of initialisation, shuffles, crops and flips     [0]\n"
         "  --max-steps N        stop after N optimizer steps                          [none]\n"
         "  --no-shuffle         captions in file order\n"
@@ -140,7 +143,7 @@ enum {
     O_MODEL = 256, O_DATA, O_VAL, O_TRAIN_LIMIT, O_VAL_LIMIT, O_ENCODER, O_ENC_WEIGHTS, O_FREEZE, O_CROP, O_EMBED,
     O_HIDDEN, O_LAYERS, O_INIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_SEED, O_MAX_STEPS, O_NO_SHUFFLE,
     O_GLOBAL_SHUFFLE, O_NO_FLIP, O_NO_BLEU, O_SAMPLES, O_THREADS, O_CHECKPOINT, O_CKPT_EVERY, O_RESUME, O_STALL,
-    O_SAVE, O_METRICS, O_LOSS_LOG, O_CHECK_EVERY, O_PROGRESS, O_HELP, O_LIMIT, O_MAX_TOKENS, O_HTML, O_IMAGE, O_OUT
+    O_SAVE, O_METRICS, O_LOSS_LOG, O_CHECK_EVERY, O_PROGRESS, O_HELP, O_LIMIT, O_MAX_TOKENS, O_HTML, O_IMAGE, O_OUT, O_OPTIM
 };
 
 static const struct option opts[] = {
@@ -164,7 +167,7 @@ static const struct option opts[] = {
     {"progress", required_argument, 0, O_PROGRESS}, {"help", no_argument, 0, O_HELP},
     {"limit", required_argument, 0, O_LIMIT}, {"max-tokens", required_argument, 0, O_MAX_TOKENS},
     {"html", required_argument, 0, O_HTML}, {"image", required_argument, 0, O_IMAGE},
-    {"out", required_argument, 0, O_OUT}, {0, 0, 0, 0}};
+    {"out", required_argument, 0, O_OUT}, {"optim", required_argument, 0, O_OPTIM}, {0, 0, 0, 0}};
 
 typedef struct {
     sn_caption_train_config_t t;
@@ -172,7 +175,7 @@ typedef struct {
     const char **images;
     int n_images;
     int64_t limit;
-    int samples_set;
+    int samples_set, lr_set, eps_set;
 } args_t;
 
 /* Which options each command takes (others are refused with a message). */
@@ -235,9 +238,14 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a)
         case O_INIT: c->init = optarg; break;
         case O_EPOCHS: if (parse_long("--epochs", optarg, 1, 100000, &v)) return -1; c->epochs = (int)v; break;
         case O_BATCH: if (parse_long("--batch", optarg, 1, 1 << 16, &v)) return -1; c->batch = (int)v; break;
-        case O_LR: if (parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; break;
+        case O_LR: if (parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; a->lr_set = 1; break;
+        case O_OPTIM:
+            if (strcmp(optarg, "adam") == 0) c->adam = 1;
+            else if (strcmp(optarg, "adadelta") == 0) c->adam = 0;
+            else { fprintf(stderr, "shardnet: --optim expects adadelta or adam, got '%s'\n", optarg); return -1; }
+            break;
         case O_RHO: if (parse_double("--rho", optarg, 0, 1, &d)) return -1; c->rho = (float)d; break;
-        case O_EPS: if (parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; break;
+        case O_EPS: if (parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; a->eps_set = 1; break;
         case O_SEED: if (parse_long("--seed", optarg, 0, 1L << 62, &v)) return -1; c->seed = (uint64_t)v; break;
         case O_MAX_STEPS: if (parse_long("--max-steps", optarg, 1, 1L << 50, &v)) return -1; c->max_steps = v; break;
         case O_NO_SHUFFLE: c->shuffle = 0; break;
@@ -268,6 +276,8 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a)
         default: return -1;
         }
     }
+    if (a->t.adam && !a->lr_set) a->t.lr = 1e-3f;
+    if (a->t.adam && !a->eps_set) a->t.eps = 1e-8f;
     if (strcmp(cmd, "caption") == 0) {
         for (; optind < argc; optind++) a->images[a->n_images++] = argv[optind];
         if (!a->checkpoint) { fprintf(stderr, "shardnet: caption needs --checkpoint FILE\n"); return -1; }

@@ -354,7 +354,9 @@ agree:
     }
     if ((rc = sn_dist_agree(rc))) goto out;
     size_t n_train = m->params.trainable_total;
-    if ((rc = sn_dist_agree(sn_adadelta_init(&run.opt, n_train, c->lr, c->rho, c->eps, 0.0f)))) goto out;
+    rc = c->adam ? sn_adam_init(&run.opt, n_train, c->lr, 0.9f, 0.999f, c->eps, 0.0f)
+                 : sn_adadelta_init(&run.opt, n_train, c->lr, c->rho, c->eps, 0.0f);
+    if ((rc = sn_dist_agree(rc))) goto out;
     sn_caption_model_reset(m, c->seed);
     if (rank == 0 && c->encoder_weights) {
         int loaded = 0;

@@ -69,6 +69,7 @@ int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta
         if (!rc) rc = write_f32(g, tmp, "square_avg", 1, &n, opt->square_avg);
         if (!rc) rc = write_f32(g, tmp, "acc_delta", 1, &n, opt->acc_delta);
         if (!rc) rc = attr_write(g, "steps", H5T_NATIVE_LONG, &opt->steps);
+        if (!rc) rc = attr_write_str(g, "optimizer", opt->adam ? "adam" : "adadelta");
         if (g >= 0) H5Gclose(g);
     }
     if (!rc) {
@@ -295,6 +296,12 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
             rc = SN_FAIL(SN_EFORMAT, "%s: /optim holds a non-finite value", path);
         if (!rc && H5Aexists(g, "steps") <= 0) rc = SN_FAIL(SN_EFORMAT, "%s: /optim has no steps attribute", path);
         if (!rc) rc = attr_read(g, path, "steps", H5T_NATIVE_LONG, &opt_steps, 1);
+        char kind[16] = "adadelta";   /* files before Adam have no attribute */
+        if (!rc) rc = attr_read_strbuf(g, path, "optimizer", kind, sizeof kind, 0);
+        if (!rc && !kind[0]) snprintf(kind, sizeof kind, "adadelta");
+        if (!rc && strcmp(kind, opt->adam ? "adam" : "adadelta") != 0)
+            rc = SN_FAIL(SN_EINVAL, "%s: the optimizer state is %s's, this run uses %s", path, kind,
+                         opt->adam ? "adam" : "adadelta");
         if (g >= 0) H5Gclose(g);
     }
     /* a file that says it is a shardnet checkpoint must be of this format; a resume needs one */
