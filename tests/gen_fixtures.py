@@ -8,7 +8,8 @@ For each layer, 100 random trials in the Torch7-protocol style of the reference 
 (stored, so shardnet computes from the same weights), input uniform in [-10, 10]
 ([-5, 5] where the reference suite uses it), a random output gradient; PyTorch's output,
 input gradient and parameter gradients are stored next to them. Conv2d and MaxPool2d get a
-handful of geometries (stride, padding, odd sizes, the MNIST ConvNet shapes), Adadelta a
+handful of geometries (stride, padding, odd sizes, the MNIST ConvNet shapes; padded max
+pooling, ResNet's stem, in its own file), Adadelta a
 few steps on fixed gradients.
 
 The output must be byte-for-byte reproducible: every file seeds torch itself, torch runs on
@@ -357,6 +358,16 @@ POOL_CASES = [
     (1, 32, 24, 24, 2, 2),         # MNIST ConvNet pool
 ]
 
+# B, C, H, W, K, stride, pad: implicit -inf padding (windows clipped at the border)
+POOL_PAD_CASES = [
+    (2, 3, 8, 8, 3, 2, 1),         # ResNet's stem pool, even size
+    (2, 2, 7, 9, 3, 2, 1),         # odd sizes
+    (1, 2, 5, 5, 3, 1, 1),         # stride 1: every border window is clipped
+    (2, 2, 6, 7, 2, 2, 1),         # even kernel
+    (1, 3, 9, 6, 5, 3, 2),         # 5x5, padding 2
+    (2, 4, 16, 16, 3, 2, 1),
+]
+
 
 def gen_conv2d(fx):
     fx.add_int("n_cases", len(CONV_CASES))
@@ -379,16 +390,18 @@ def gen_conv2d(fx):
             add_exact(fx, p + name, v, m)
 
 
-def gen_maxpool2d(fx):
-    fx.add_int("n_cases", len(POOL_CASES))
-    for i, (B, C, H, W, K, S) in enumerate(POOL_CASES):
-        layer = torch.nn.MaxPool2d(K, stride=S)
+def gen_maxpool2d(fx, padded=False):
+    cases = POOL_PAD_CASES if padded else [c + (0,) for c in POOL_CASES]
+    fx.add_int("n_cases", len(cases))
+    for i, (B, C, H, W, K, S, P) in enumerate(cases):
+        layer = torch.nn.MaxPool2d(K, stride=S, padding=P)
         x = uniform((B, C, H, W), -10, 10)
-        OH, OW = (H - K) // S + 1, (W - K) // S + 1
+        OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
         dy = uniform((B, C, OH, OW), -10, 10)
         y, dx = run(layer, x, dy)
         p = f"c{i}."
-        fx.add(p + "geom", torch.tensor([B, C, H, W, K, S], dtype=torch.int32))
+        geom = [B, C, H, W, K, S] + ([P] if padded else [])
+        fx.add(p + "geom", torch.tensor(geom, dtype=torch.int32))
         for name, v in (("x", x), ("dy", dy), ("y", y), ("dx", dx)):
             fx.add(p + name, v)
         # y is a copy; dx sums the gradients of the windows an input is the maximum of
@@ -467,6 +480,7 @@ GENERATORS = [
     ("maxpool2d.bin", 113, gen_maxpool2d),
     ("adadelta.bin", 114, lambda fx: gen_optimizer(fx, "adadelta")),
     ("adam.bin", 115, lambda fx: gen_optimizer(fx, "adam")),
+    ("maxpool2d_pad.bin", 116, lambda fx: gen_maxpool2d(fx, padded=True)),
 ]
 
 
@@ -484,7 +498,7 @@ def main():
             continue
         torch.manual_seed(seed)
         fx = Fixture()
-        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin"):
+        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin", "maxpool2d_pad.bin"):
             fx.add_int("n_trials", TRIALS)
         gen(fx)
         fx.write(os.path.join(args.outdir, fname))

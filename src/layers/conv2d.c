@@ -16,9 +16,16 @@
  *    input element: nothing outside the sample is touched). The weight gradient of each
  *    offset and the input gradient (accumulated at the shifted offsets) are GEMMs too.
  *
+ * Options (sn_conv2d_new_opts): without a bias the layer adds a zero bias it holds itself,
+ * outside the parameter arena (so no "bias" tensor exists, as in PyTorch's bias=False),
+ * and its gradient goes to a scratch buffer: the kernels keep one code path. The init can
+ * be kaiming_normal_(mode="fan_out", nonlinearity="relu") (torchvision's ResNet) instead of
+ * PyTorch's default uniform.
+ *
  * Determinism: the weight and bias gradients of each sample go to that sample's own
  * partial buffer and are summed in sample order afterwards, so the result has the same
  * bits whatever the thread count. Columns are recomputed in backward, not stored.
+ * Must not: allocate in forward/backward; register a bias when built without one.
  */
 #include <math.h>
 #include <omp.h>
@@ -37,6 +44,8 @@ typedef struct {
     int plan;
     int NW;                   /* output positions per sample as computed: OH*W (wide), else OH*OW */
     float *w, *b, *dw, *db;   /* W (OC, C, K, K), b (OC) */
+    unsigned flags;           /* SN_CONV_* */
+    float *own_b;             /* no bias: zeros (OC) and a scratch gradient (OC), not in the arena */
     float *wk;                /* shifted: W regrouped by offset, (K*K, OC, C) */
     float *col;               /* (threads, C*K*K, NW): im2col and wide plans */
     float *ywide;             /* (threads, OC, NW): wide output / output gradient */
@@ -123,6 +132,7 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     conv2d_t *m = (conv2d_t *)l;
     int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW, KK = m->K * m->K;
     int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    if (m->own_b) memset(m->db, 0, (size_t)m->OC * sizeof(float));   /* scratch: nobody reads it */
     #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
     for (int b = 0; b < B; b++) {
         int t = omp_get_thread_num();
@@ -180,16 +190,27 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     return SN_OK;
 }
 
-/* PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b, fan_in = C*K*K. */
+/* PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b, fan_in = C*K*K.
+ * SN_CONV_KAIMING_OUT: W ~ N(0, 2 / fan_out), fan_out = OC*K*K (Box-Muller on two uniforms). */
 static void conv2d_reset(sn_layer_t *l, uint64_t seed)
 {
     conv2d_t *m = (conv2d_t *)l;
-    size_t fan_in = (size_t)m->C * m->K * m->K;
+    size_t fan_in = (size_t)m->C * m->K * m->K, nw = (size_t)m->OC * fan_in;
     float bound = 1.0f / sqrtf((float)fan_in);
-    for (size_t i = 0; i < (size_t)m->OC * fan_in; i++)
-        m->w[i] = bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 0, i) - 1.0f);
+    if (m->flags & SN_CONV_KAIMING_OUT) {
+        double std = sqrt(2.0 / ((double)m->OC * m->K * m->K));
+        for (size_t i = 0; i < nw; i++) {
+            double u1 = 1.0 - (double)sn_rng_uniform(seed, SN_RNG_INIT, l->id, 2, i);   /* (0, 1] */
+            double u2 = sn_rng_uniform(seed, SN_RNG_INIT, l->id, 3, i);
+            m->w[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        }
+    } else {
+        for (size_t i = 0; i < nw; i++)
+            m->w[i] = bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 0, i) - 1.0f);
+    }
     for (int o = 0; o < m->OC; o++)
-        m->b[o] = bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 1, (uint64_t)o) - 1.0f);
+        m->b[o] = (m->flags & SN_CONV_NO_BIAS) ? 0.0f
+                  : bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 1, (uint64_t)o) - 1.0f);
 }
 
 static void conv2d_destroy(sn_layer_t *l)
@@ -199,16 +220,22 @@ static void conv2d_destroy(sn_layer_t *l)
     sn_free(m->col);
     sn_free(m->ywide);
     sn_free(m->dw_part);
+    sn_free(m->own_b);
 }
 
 static const sn_layer_ops_t conv2d_ops = {"Conv2d", conv2d_forward, conv2d_backward, conv2d_reset, conv2d_destroy};
 
-sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, int W,
-                          int OC, int K, int stride, int pad, int max_batch)
+sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int H, int W,
+                               int OC, int K, int stride, int pad, unsigned flags, int max_batch)
 {
     conv2d_t *m = calloc(1, sizeof *m);
     if (!m) { SN_FAIL(SN_ENOMEM, "Conv2d: out of memory"); return NULL; }
     m->base.ops = &conv2d_ops;
+    m->flags = flags;
+    if (flags & ~(unsigned)(SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT)) {
+        SN_FAIL(SN_EINVAL, "Conv2d '%s': unknown option bits 0x%x", name, flags);
+        goto fail;
+    }
     if (C < 1 || OC < 1 || K < 1 || stride < 1 || pad < 0 || H + 2 * pad < K || W + 2 * pad < K) {
         SN_FAIL(SN_EINVAL, "Conv2d '%s': bad geometry C=%d H=%d W=%d OC=%d K=%d stride=%d pad=%d",
                 name, C, H, W, OC, K, stride, pad);
@@ -235,10 +262,22 @@ sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, i
     char pn[SN_PARAM_NAME_MAX];
     sn_layer_param_name(pn, sizeof pn, &m->base, "weight");
     if (sn_params_add(params, pn, 4, (int[]){OC, C, K, K}, &m->w, &m->dw)) goto fail;
+    if (flags & SN_CONV_NO_BIAS) {
+        if (!(m->own_b = sn_alloc((size_t)2 * OC * sizeof(float), "Conv2d zero bias"))) goto fail;
+        m->b = m->own_b;
+        m->db = m->own_b + OC;
+        return &m->base;
+    }
     sn_layer_param_name(pn, sizeof pn, &m->base, "bias");
     if (sn_params_add(params, pn, 1, &OC, &m->b, &m->db)) goto fail;
     return &m->base;
 fail:
     sn_layer_free(&m->base);
     return NULL;
+}
+
+sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, int W,
+                          int OC, int K, int stride, int pad, int max_batch)
+{
+    return sn_conv2d_new_opts(params, name, C, H, W, OC, K, stride, pad, 0, max_batch);
 }
