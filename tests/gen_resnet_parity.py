@@ -14,11 +14,13 @@ expected outputs are torchvision's evaluation-mode body features
 nn.Sequential(*children()[:-1])(x).flatten(1), shape (2, F).
 
 For resnet18 it also runs one training-mode forward and backward of L = sum(y * r) with a
-fixed random r (batch statistics), and stores y, r and the gradient of every parameter,
+fixed random r (batch statistics), and stores y, r, the input gradient and the gradient of
+every parameter,
 under the body's names, so the test checks the backward end to end.
 
 Output <out-dir>/resnet_parity.h5: /x (2, 3, S, S); /<arch>/y_eval (2, F);
-/resnet18/y_train, /resnet18/r (2, 512); /resnet18/grad/<body name> per parameter.
+/resnet18/y_train, /resnet18/r (2, 512); /resnet18/dx (2, 3, S, S);
+/resnet18/grad/<body name> per parameter.
 Needs python3-torch, python3-torchvision, python3-pil, python3-h5py.
 """
 import argparse
@@ -109,10 +111,12 @@ def main():
             continue
         train = copy.deepcopy(body).train()
         torch.manual_seed(1)
-        yt = train(x).flatten(1)
+        xg = x.clone().requires_grad_(True)
+        yt = train(xg).flatten(1)
         r = torch.rand(yt.shape) * 2 - 1
         (yt * r).sum().backward()
         g.create_dataset("y_train", data=yt.detach().numpy())
+        g.create_dataset("dx", data=xg.grad.numpy())
         g.create_dataset("r", data=r.numpy())
         gg = g.create_group("grad")
         full = dict(model.named_parameters())

@@ -6,7 +6,8 @@
  *   eval:  ResNet-18 and ResNet-50 features (2, F) of two real COCO images in evaluation
  *          mode (running statistics) match torchvision's within atol 1e-4, rtol 1e-4;
  *   train: ResNet-18 in training mode (batch statistics): the features, and after a
- *          backward of L = sum(y * r) every parameter gradient, match torchvision's.
+ *          backward of L = sum(y * r) the image gradient and every parameter gradient,
+ *          match torchvision's.
  * Also: bad depths and prefixes are refused with a message. This file must not relax a
  * tolerance to make a difference pass: a mismatch is a failure.
  *
@@ -27,7 +28,7 @@
 
 #define ATOL 1e-4
 #define RTOL 1e-4
-/* gradients: normwise per tensor, |g - ref| <= GTOL * max|ref| (a batch-statistics backward
+/* gradients: normwise per tensor, max|g - ref| <= GTOL * max|ref| (a batch-statistics backward
  * through 18 layers sums in a different order than PyTorch; a wrong formula is off by O(1)) */
 #define GTOL 1e-3
 
@@ -142,29 +143,30 @@ static void test_train_resnet18(void **state)
     double worst = 0.0;
     const char *worst_name = "";
     int checked = 0;
-    for (int i = 0; i < b.p.n; i++) {
-        const sn_param_spec_t *s = &b.p.specs[i];
-        if (!s->grad) continue;   /* running statistics */
-        snprintf(name, sizeof name, "resnet18/grad/%s", s->name);
+    for (int i = -1; i < b.p.n; i++) {   /* -1: the image gradient */
+        const sn_param_spec_t *s = i < 0 ? NULL : &b.p.specs[i];
+        if (s && !s->grad) continue;   /* running statistics */
+        const char *tname = s ? s->name : "input";
+        snprintf(name, sizeof name, s ? "resnet18/grad/%s" : "resnet18/dx", tname);
         size_t n;
         float *g = read_ds(path, name, &n);
-        assert_int_equal(n, s->count);
-        const float *got = b.p.grads + s->offset;
+        assert_int_equal(n, s ? s->count : nx);
+        const float *got = s ? b.p.grads + s->offset : b.net->grad_input;
         double scale = 0.0, err = 0.0;
         for (size_t k = 0; k < n; k++) {
             scale = fmax(scale, fabs((double)g[k]));
             err = fmax(err, fabs((double)got[k] - g[k]));
         }
         double ratio = err / fmax(scale, 1e-30);
-        if (ratio > worst) { worst = ratio; worst_name = s->name; }
+        if (ratio > worst) { worst = ratio; worst_name = tname; }
         if (!(err <= GTOL * scale))
-            fail_msg("gradient of %s: max |err| %.3e, max |grad| %.3e, ratio %.3e > %g", s->name, err, scale, ratio,
+            fail_msg("gradient of %s: max |err| %.3e, max |grad| %.3e, ratio %.3e > %g", tname, err, scale, ratio,
                      GTOL);
         checked++;
         free(g);
     }
     printf("ResNet-18 train gradients: %d tensors, worst max|err|/max|grad| %.3e (%s)\n", checked, worst, worst_name);
-    assert_int_equal(checked, 60);   /* 20 conv weights, 20 batch-norm weights and biases */
+    assert_int_equal(checked, 61);   /* the image, 20 conv weights, 20 batch-norm weights and biases */
     free_body(&b);
     free(x);
     free(y);

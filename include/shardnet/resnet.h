@@ -30,4 +30,13 @@
 sn_layer_t *sn_resnet_body_new(sn_params_t *params, const char *prefix, int depth, int size,
                                int max_batch, int *features);
 
+/* One torchvision block named `name` (its parameters "name.conv1.weight", "name.bn1.weight",
+ * ..., "name.downsample.0.weight" as in the state_dict): BasicBlock (bottleneck 0) or
+ * Bottleneck (1, expansion 4, stride on the 3x3 conv) on x (B, C, size, size) ->
+ * (B, planes * expansion, S', S') with S' = (size - 1) / stride + 1; the downsample
+ * (1x1 conv with the stride + batch norm) exists iff stride != 1 or the channels change.
+ * It is Sequential(Residual(body, downsample), ReLU). NULL with a message on failure. */
+sn_layer_t *sn_resnet_block_new(sn_params_t *params, const char *name, int bottleneck, int C, int size,
+                                int planes, int stride, int max_batch);
+
 #endif

@@ -180,3 +180,19 @@ sn_layer_t *sn_resnet_body_new(sn_params_t *params, const char *prefix, int dept
     }
     return net;
 }
+
+sn_layer_t *sn_resnet_block_new(sn_params_t *params, const char *name, int bottleneck, int C, int size,
+                                int planes, int stride, int max_batch)
+{
+    if (!params || !name || C < 1 || size < 1 || planes < 1 || stride < 1 || max_batch < 1) {
+        SN_FAIL(SN_EINVAL, "ResNet block '%s': bad arguments C=%d size=%d planes=%d stride=%d max_batch=%d",
+                name ? name : "", C, size, planes, stride, max_batch);
+        return NULL;
+    }
+    /* the longest name inside a block: ".downsample.1.running_mean" (26) */
+    if (strlen(name) + 14 >= SN_LAYER_NAME_MAX || strlen(name) + 26 >= SN_PARAM_NAME_MAX) {
+        SN_FAIL(SN_EINVAL, "ResNet block '%s': name too long for its parameter names", name);
+        return NULL;
+    }
+    return block_new(params, name, bottleneck != 0, C, size, planes, stride, max_batch);
+}
