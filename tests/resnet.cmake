@@ -15,3 +15,6 @@ target_link_libraries(test_resnet PRIVATE sn_testutil ${HDF5_C_LIBRARIES})
 add_test(NAME test_resnet COMMAND test_resnet ${SN_RESNET_REF})
 set_tests_properties(test_resnet PROPERTIES FIXTURES_REQUIRED resnet_ref LABELS "unit;resnet;parity"
                      ENVIRONMENT "${SN_TEST_ENV}")
+
+add_executable(bench_resnet bench_resnet.c layer_util.c)
+target_link_libraries(bench_resnet PRIVATE sn_testutil)
