@@ -2,7 +2,9 @@
  * bench_resnet.c: times training steps of a ResNet body (include/shardnet/resnet.h):
  * forward in training mode and backward with every parameter gradient (no image gradient,
  * as in the captioning model), at 224x224, batch 32, with 1 and 2 threads (or the values
- * given), and prints images per second. Built with the tests, never run by ctest: timings
+ * given), and prints images per second. Like the shardnet CLI, it runs itself again with
+ * OPENBLAS_CORETYPE set when OpenBLAS fell back to generic kernels on an AVX-512 or AVX2
+ * CPU (a value the user set is kept), and prints the kernel family. Built with the tests, never run by ctest: timings
  * are measurements, not pass/fail checks, and this program asserts nothing about them.
  *
  *   bench_resnet [--depth 18] [--size 224] [--batch 32] [--reps 3] [--threads 1,2]
@@ -11,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 #include "kernels/kernels.h"
 #include "layer_util.h"
 #include "shardnet/resnet.h"
@@ -25,6 +28,12 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
+    /* before parsing: strtok below rewrites argv */
+    const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : sn_kernels_better_blas_core();
+    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
+        execv("/proc/self/exe", argv);
+        unsetenv("OPENBLAS_CORETYPE");   /* exec failed: time the generic kernels */
+    }
     int depth = 18, size = 224, B = 32, reps = 3, threads[16] = {1, 2}, nthreads = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {
@@ -76,8 +85,8 @@ int main(int argc, char **argv)
     fill_uniform(x, nx, -2, 2, 1);
     fill_uniform(dy, ny, -1, 1, 2);
     sn_ctx_t ctx = {.training = 1};
-    printf("ResNet-%d body, %dx%d input, batch %d, %zu parameters: training forward + backward, %d reps\n",
-           depth, size, size, B, sn_params_count(&p), reps);
+    printf("ResNet-%d body, %dx%d input, batch %d, %zu parameters: training forward + backward, %d reps "
+           "(OpenBLAS %s)\n", depth, size, size, B, sn_params_count(&p), reps, sn_kernels_blas_core());
     for (int t = 0; t < nthreads; t++) {
         sn_kernels_set_threads(threads[t]);
         double best = 1e30, best_f = 0, best_b = 0;
