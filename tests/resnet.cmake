@@ -18,3 +18,9 @@ set_tests_properties(test_resnet PROPERTIES FIXTURES_REQUIRED resnet_ref LABELS 
 
 add_executable(bench_resnet bench_resnet.c layer_util.c)
 target_link_libraries(bench_resnet PRIVATE sn_testutil)
+
+# The converter on its own: seeded init reproduced exactly, broken state_dicts refused.
+add_test(NAME convert_torchvision
+         COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/convert_torchvision_check.py
+                 ${CMAKE_CURRENT_BINARY_DIR}/convert_torchvision)
+set_tests_properties(convert_torchvision PROPERTIES LABELS "unit;resnet" ENVIRONMENT "${SN_TEST_ENV}")
