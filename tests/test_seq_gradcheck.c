@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "gradcheck.h"
+#include "kernels/kernels.h"
 #include "shardnet/layers.h"
 #include "shardnet/rng.h"
 #include "shardnet/resnet.h"
@@ -229,11 +230,14 @@ static void test_residual(void **s)
 /* torchvision's two ResNet blocks with a downsample (stride 2, channels change), in
  * training mode: conv (no bias), batch norm, ReLU, residual add, ReLU; every parameter.
  * h = 3e-3: batch norm over 18 values per channel curves the loss strongly, so h = 1e-2
- * leaves an O(h^2) truncation error near TOL (5e-3 at 1e-2, 5e-4 at 3e-3, as h^2 predicts). */
+ * leaves an O(h^2) truncation error near TOL (5e-3 at 1e-2, 5e-4 at 3e-3, as h^2 predicts).
+ * One thread: some 600 forwards of tiny layers would mostly time OpenMP fork/join on a
+ * busy machine (test_threads checks that the thread count changes no bit). */
 static void test_resnet_blocks(void **s)
 {
     (void)s;
-    int B = 2;
+    int B = 2, threads = sn_kernels_threads();
+    sn_kernels_set_threads(1);
     sn_params_t p;
     sn_params_init(&p);
     sn_layer_t *basic = sn_resnet_block_new(&p, "layer2.0", 0, 3, 6, 4, 2, B);
@@ -252,6 +256,7 @@ static void test_resnet_blocks(void **s)
     sn_layer_free(basic);
     sn_layer_free(bottle);
     sn_params_free(&p);
+    sn_kernels_set_threads(threads);
 }
 
 static void test_masked_nll(void **s)
