@@ -347,6 +347,16 @@ CONV_CASES = [
     (1, 16, 26, 26, 32, 3, 1, 0),  # MNIST ConvNet conv2
 ]
 
+# Fewer output positions than output channels: the batched-columns plan of conv2d.c (ResNet's
+# deep layers: 3x3 padded, 1x1, 1x1 stride 2 downsample).
+CONV_BATCHED_CASES = [
+    (2, 6, 5, 5, 24, 3, 2, 1),
+    (3, 8, 4, 4, 24, 3, 1, 1),
+    (2, 16, 3, 3, 32, 1, 1, 0),
+    (2, 12, 7, 7, 20, 1, 2, 0),
+    (1, 32, 2, 2, 48, 3, 1, 1),
+]
+
 # B, C, H, W, K, stride
 POOL_CASES = [
     (2, 3, 4, 4, 2, 2),
@@ -369,9 +379,9 @@ POOL_PAD_CASES = [
 ]
 
 
-def gen_conv2d(fx):
-    fx.add_int("n_cases", len(CONV_CASES))
-    for i, (B, C, H, W, OC, K, S, P) in enumerate(CONV_CASES):
+def gen_conv2d(fx, cases=CONV_CASES):
+    fx.add_int("n_cases", len(cases))
+    for i, (B, C, H, W, OC, K, S, P) in enumerate(cases):
         layer = torch.nn.Conv2d(C, OC, K, stride=S, padding=P)
         x = uniform((B, C, H, W), -10, 10)
         OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
@@ -481,6 +491,7 @@ GENERATORS = [
     ("adadelta.bin", 114, lambda fx: gen_optimizer(fx, "adadelta")),
     ("adam.bin", 115, lambda fx: gen_optimizer(fx, "adam")),
     ("maxpool2d_pad.bin", 116, lambda fx: gen_maxpool2d(fx, padded=True)),
+    ("conv2d_batched.bin", 117, lambda fx: gen_conv2d(fx, CONV_BATCHED_CASES)),
 ]
 
 
@@ -498,7 +509,8 @@ def main():
             continue
         torch.manual_seed(seed)
         fx = Fixture()
-        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin", "maxpool2d_pad.bin"):
+        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin", "maxpool2d_pad.bin",
+                         "conv2d_batched.bin"):
             fx.add_int("n_trials", TRIALS)
         gen(fx)
         fx.write(os.path.join(args.outdir, fname))

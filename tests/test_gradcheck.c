@@ -91,6 +91,8 @@ static void test_gc_conv2d(void **state)
     conv_case(2, 5, 6, 3, 3, 1, 0, 2);
     conv_case(2, 7, 5, 2, 3, 2, 1, 2);
     conv_case(1, 6, 6, 2, 2, 2, 1, 3);
+    conv_case(3, 4, 4, 20, 3, 1, 1, 2);   /* fewer positions than channels: batched columns */
+    conv_case(4, 6, 6, 12, 1, 2, 0, 2);
     /* bias=False, kaiming init (ResNet's convs): only the weight is registered and checked */
     sn_params_t p;
     sn_params_init(&p);

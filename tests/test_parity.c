@@ -345,10 +345,10 @@ static void test_nll_rejects_bad_targets(void **state)
 
 /* ---- Conv2d and MaxPool2d ----------------------------------------------------------------- */
 
-static void test_conv2d(void **state)
+/* Conv2d cases of `file` (geometry, weights and results from gen_fixtures.py). */
+static void conv2d_cases(const char *file, const char *kind)
 {
-    (void)state;
-    fx_file_t *f = fx_load("conv2d.bin");
+    fx_file_t *f = fx_load(file);
     int n = fx_int(f, "n_cases");
     err_stat_t e[4] = {ERR_STAT("y"), ERR_STAT("dx"), ERR_STAT("dW"), ERR_STAT("db")};
     for (int c = 0; c < n; c++) {
@@ -379,8 +379,21 @@ static void test_conv2d(void **state)
         sn_layer_free(l);
         sn_params_free(&p);
     }
-    print_errors("parity", "Conv2d", n, e, 4);
+    print_errors("parity", kind, n, e, 4);
     fx_free(f);
+}
+
+static void test_conv2d(void **state)
+{
+    (void)state;
+    conv2d_cases("conv2d.bin", "Conv2d");
+}
+
+/* fewer output positions than channels: the whole batch's columns in one GEMM */
+static void test_conv2d_batched(void **state)
+{
+    (void)state;
+    conv2d_cases("conv2d_batched.bin", "Conv2d batched");
 }
 
 /* MaxPool2d cases of `file`; geom holds the padding as its 7th value when `padded`. */
@@ -596,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_nll),
         cmocka_unit_test(test_nll_rejects_bad_targets),
         cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv2d_batched),
         cmocka_unit_test(test_maxpool2d),
         cmocka_unit_test(test_maxpool2d_pad),
         cmocka_unit_test(test_param_grads_accumulate),
