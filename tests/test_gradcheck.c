@@ -70,17 +70,18 @@ static void test_gc_linear(void **state)
     free(x);
 }
 
-static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B)
+static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B, unsigned flags)
 {
     sn_params_t p;
     sn_params_init(&p);
-    sn_layer_t *l = sn_conv2d_new(&p, "conv", C, Hh, W, OC, K, S, P, B);
+    sn_layer_t *l = sn_conv2d_new_opts(&p, "conv", C, Hh, W, OC, K, S, P, flags, B);
     assert_non_null(l);
     assert_int_equal(sn_params_alloc(&p), 0);
     sn_layer_reset(l, 2);
     float *x = input((size_t)B * C * Hh * W, -1, 1, 0, 2);
     char what[80];
-    snprintf(what, sizeof what, "Conv2d %dx%dx%d->%d K%d S%d P%d", C, Hh, W, OC, K, S, P);
+    snprintf(what, sizeof what, "Conv2d %dx%dx%d->%d K%d S%d P%d%s", C, Hh, W, OC, K, S, P,
+             flags & SN_CONV_BATCHED ? " batched" : "");
     check(what, l, &p, &TRAIN, x, B);
     free(x);
 }
@@ -88,11 +89,11 @@ static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B)
 static void test_gc_conv2d(void **state)
 {
     (void)state;
-    conv_case(2, 5, 6, 3, 3, 1, 0, 2);
-    conv_case(2, 7, 5, 2, 3, 2, 1, 2);
-    conv_case(1, 6, 6, 2, 2, 2, 1, 3);
-    conv_case(3, 4, 4, 20, 3, 1, 1, 2);   /* fewer positions than channels: batched columns */
-    conv_case(4, 6, 6, 12, 1, 2, 0, 2);
+    conv_case(2, 5, 6, 3, 3, 1, 0, 2, 0);
+    conv_case(2, 7, 5, 2, 3, 2, 1, 2, 0);
+    conv_case(1, 6, 6, 2, 2, 2, 1, 3, 0);
+    conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_BATCHED);   /* fewer positions than channels */
+    conv_case(4, 6, 6, 12, 1, 2, 0, 2, SN_CONV_BATCHED);
     /* bias=False, kaiming init (ResNet's convs): only the weight is registered and checked */
     sn_params_t p;
     sn_params_init(&p);

@@ -346,7 +346,7 @@ static void test_nll_rejects_bad_targets(void **state)
 /* ---- Conv2d and MaxPool2d ----------------------------------------------------------------- */
 
 /* Conv2d cases of `file` (geometry, weights and results from gen_fixtures.py). */
-static void conv2d_cases(const char *file, const char *kind)
+static void conv2d_cases(const char *file, const char *kind, unsigned flags)
 {
     fx_file_t *f = fx_load(file);
     int n = fx_int(f, "n_cases");
@@ -358,7 +358,7 @@ static void conv2d_cases(const char *file, const char *kind)
         snprintf(label, sizeof label, "Conv2d B%d %dx%dx%d -> %d K%d S%d P%d", B, C, H, W, OC, K, S, P);
         sn_params_t p;
         sn_params_init(&p);
-        sn_layer_t *l = sn_conv2d_new(&p, "conv", C, H, W, OC, K, S, P, B);
+        sn_layer_t *l = sn_conv2d_new_opts(&p, "conv", C, H, W, OC, K, S, P, flags, B);
         assert_non_null(l);
         assert_int_equal(sn_params_alloc(&p), 0);
         const fx_tensor_t *y = T(f, 'c', c, "y", FX_F32), *w = T(f, 'c', c, "w", FX_F32);
@@ -386,14 +386,14 @@ static void conv2d_cases(const char *file, const char *kind)
 static void test_conv2d(void **state)
 {
     (void)state;
-    conv2d_cases("conv2d.bin", "Conv2d");
+    conv2d_cases("conv2d.bin", "Conv2d", 0);
 }
 
 /* fewer output positions than channels: the whole batch's columns in one GEMM */
 static void test_conv2d_batched(void **state)
 {
     (void)state;
-    conv2d_cases("conv2d_batched.bin", "Conv2d batched");
+    conv2d_cases("conv2d_batched.bin", "Conv2d batched", SN_CONV_BATCHED);
 }
 
 /* MaxPool2d cases of `file`; geom holds the padding as its 7th value when `padded`. */

@@ -110,7 +110,8 @@ static void test_threads_conv2d(void **state)
     sn_params_init(&p);
     check_layer("Conv2d 3->8 15x13 S2 P1 B7", with_params(sn_conv2d_new(&p, "c", 3, 15, 13, 8, 3, 2, 1, 7), &p), &p, &TRAIN, 7);
     sn_params_init(&p);   /* fewer positions than channels: the batched-columns plan */
-    check_layer("Conv2d 64->128 7x7 P1 B9", with_params(sn_conv2d_new(&p, "c", 64, 7, 7, 128, 3, 1, 1, 9), &p), &p, &TRAIN, 9);
+    check_layer("Conv2d 64->128 7x7 P1 B9 batched",
+                with_params(sn_conv2d_new_opts(&p, "c", 64, 7, 7, 128, 3, 1, 1, SN_CONV_BATCHED, 9), &p), &p, &TRAIN, 9);
 }
 
 static void test_threads_linear(void **state)

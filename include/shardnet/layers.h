@@ -20,8 +20,13 @@ sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, i
  *   SN_CONV_NO_BIAS      no bias (PyTorch's bias=False): only "name.weight" is registered
  *   SN_CONV_KAIMING_OUT  reset draws W ~ N(0, 2/(OC*K*K)), PyTorch's
  *                        kaiming_normal_(mode="fan_out", nonlinearity="relu") (torchvision's
- *                        ResNet init), from the counter RNG; the bias, if any, stays uniform */
-enum { SN_CONV_NO_BIAS = 1u, SN_CONV_KAIMING_OUT = 2u };
+ *                        ResNet init), from the counter RNG; the bias, if any, stays uniform
+ *   SN_CONV_BATCHED      when the layer has fewer output positions than output channels, one
+ *                        GEMM over the whole batch instead of one per sample (faster, and no
+ *                        per-sample weight-gradient partials of B times the weights); sums
+ *                        then run in another order, so results differ by rounding. Opt-in:
+ *                        models built before it keep their exact numbers */
+enum { SN_CONV_NO_BIAS = 1u, SN_CONV_KAIMING_OUT = 2u, SN_CONV_BATCHED = 4u };
 sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int H, int W,
                                int OC, int K, int stride, int pad, unsigned flags, int max_batch);
 

@@ -9,8 +9,8 @@
  *    W columns of each output row, so a column row is one contiguous copy of the input
  *    (sn_im2col_wide); the K-1 junk columns per row are dropped when the output is written
  *    and are zero in the output gradient.
- *  - batched im2col (what would be im2col, with fewer output positions than output channels:
- *    the deep layers of a ResNet): the columns of all samples side by side (C*K*K, B*OH*OW),
+ *  - batched im2col (on request, SN_CONV_BATCHED: what would be im2col, with fewer output
+ *    positions than output channels, the deep layers of a ResNet): the columns of all samples side by side (C*K*K, B*OH*OW),
  *    so each of forward, weight gradient and input gradient is ONE GEMM over the batch
  *    (the weight gradient's K is B*OH*OW, summed inside the GEMM: no per-sample partials,
  *    which would be B times the weights, and no thin N = OH*OW GEMMs).
@@ -293,7 +293,7 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
     if (!m) { SN_FAIL(SN_ENOMEM, "Conv2d: out of memory"); return NULL; }
     m->base.ops = &conv2d_ops;
     m->flags = flags;
-    if (flags & ~(unsigned)(SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT)) {
+    if (flags & ~(unsigned)(SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT | SN_CONV_BATCHED)) {
         SN_FAIL(SN_EINVAL, "Conv2d '%s': unknown option bits 0x%x", name, flags);
         goto fail;
     }
@@ -311,7 +311,7 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
     m->threads = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
     int unpadded = stride == 1 && pad == 0 && K > 1;
     m->plan = !unpadded ? PLAN_IM2COL : (C >= SHIFT_MIN_C ? PLAN_SHIFTED : PLAN_WIDE);
-    if (m->plan == PLAN_IM2COL && m->OH * m->OW < OC) m->plan = PLAN_BATCHED;
+    if ((flags & SN_CONV_BATCHED) && m->plan == PLAN_IM2COL && m->OH * m->OW < OC) m->plan = PLAN_BATCHED;
     m->NW = m->plan == PLAN_IM2COL || m->plan == PLAN_BATCHED ? m->OH * m->OW : m->OH * W;
     size_t ckk = (size_t)C * K * K;
     if (m->plan == PLAN_BATCHED) {   /* columns B*HW*CKK < weights B*OC*CKK: less than the partials */
