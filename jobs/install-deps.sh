@@ -2,8 +2,9 @@
 # Installs shardnet's build and test dependencies from Debian packages (Debian 12).
 # Idempotent: packages already present are left alone. Needs root (or sudo).
 #   --test   also the packages the test suite needs: Slurm and munge for the job-script
-#            test (python3-torch etc. are NOT needed: PyTorch/NLTK/PIL reference values
-#            are committed as fixtures)
+#            test; PyTorch, torchvision, PIL and h5py for the ResNet parity test, which
+#            regenerates its references (tests/gen_resnet_parity.py). The other PyTorch/
+#            NLTK/PIL reference values are committed as fixtures.
 #   --dev    also the packages that regenerate fixtures and run the reference benchmarks,
 #            and clang with libFuzzer for jobs/fuzz.sh
 set -euo pipefail
@@ -19,7 +20,8 @@ pkgs=(build-essential cmake pkg-config git ca-certificates
 command -v npm >/dev/null || pkgs+=(npm)
 for a in "$@"; do
   case "$a" in
-    --test) pkgs+=(slurm-wlm munge) ;;   # the job-script tests start a real Slurm
+    --test) pkgs+=(slurm-wlm munge   # the job-script tests start a real Slurm
+                   python3-torch python3-torchvision python3-pil python3-h5py python3-numpy) ;;
     --dev)  pkgs+=(python3-torch python3-torchvision python3-nltk python3-pil python3-h5py python3-numpy bc time
                   clang libclang-rt-dev libomp-dev) ;;
     -h|--help) sed -n '2,9p' "$0"; exit 0 ;;

@@ -8,7 +8,8 @@ For each layer, 100 random trials in the Torch7-protocol style of the reference 
 (stored, so shardnet computes from the same weights), input uniform in [-10, 10]
 ([-5, 5] where the reference suite uses it), a random output gradient; PyTorch's output,
 input gradient and parameter gradients are stored next to them. Conv2d and MaxPool2d get a
-handful of geometries (stride, padding, odd sizes, the MNIST ConvNet shapes), Adadelta a
+handful of geometries (stride, padding, odd sizes, the MNIST ConvNet shapes; padded max
+pooling, ResNet's stem, in its own file), Adadelta a
 few steps on fixed gradients.
 
 The output must be byte-for-byte reproducible: every file seeds torch itself, torch runs on
@@ -346,6 +347,16 @@ CONV_CASES = [
     (1, 16, 26, 26, 32, 3, 1, 0),  # MNIST ConvNet conv2
 ]
 
+# Fewer output positions than output channels: the batched-columns plan of conv2d.c (ResNet's
+# deep layers: 3x3 padded, 1x1, 1x1 stride 2 downsample).
+CONV_BATCHED_CASES = [
+    (2, 6, 5, 5, 24, 3, 2, 1),
+    (3, 8, 4, 4, 24, 3, 1, 1),
+    (2, 16, 3, 3, 32, 1, 1, 0),
+    (2, 12, 7, 7, 20, 1, 2, 0),
+    (1, 32, 2, 2, 48, 3, 1, 1),
+]
+
 # B, C, H, W, K, stride
 POOL_CASES = [
     (2, 3, 4, 4, 2, 2),
@@ -357,10 +368,20 @@ POOL_CASES = [
     (1, 32, 24, 24, 2, 2),         # MNIST ConvNet pool
 ]
 
+# B, C, H, W, K, stride, pad: implicit -inf padding (windows clipped at the border)
+POOL_PAD_CASES = [
+    (2, 3, 8, 8, 3, 2, 1),         # ResNet's stem pool, even size
+    (2, 2, 7, 9, 3, 2, 1),         # odd sizes
+    (1, 2, 5, 5, 3, 1, 1),         # stride 1: every border window is clipped
+    (2, 2, 6, 7, 2, 2, 1),         # even kernel
+    (1, 3, 9, 6, 5, 3, 2),         # 5x5, padding 2
+    (2, 4, 16, 16, 3, 2, 1),
+]
 
-def gen_conv2d(fx):
-    fx.add_int("n_cases", len(CONV_CASES))
-    for i, (B, C, H, W, OC, K, S, P) in enumerate(CONV_CASES):
+
+def gen_conv2d(fx, cases=CONV_CASES):
+    fx.add_int("n_cases", len(cases))
+    for i, (B, C, H, W, OC, K, S, P) in enumerate(cases):
         layer = torch.nn.Conv2d(C, OC, K, stride=S, padding=P)
         x = uniform((B, C, H, W), -10, 10)
         OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
@@ -379,16 +400,18 @@ def gen_conv2d(fx):
             add_exact(fx, p + name, v, m)
 
 
-def gen_maxpool2d(fx):
-    fx.add_int("n_cases", len(POOL_CASES))
-    for i, (B, C, H, W, K, S) in enumerate(POOL_CASES):
-        layer = torch.nn.MaxPool2d(K, stride=S)
+def gen_maxpool2d(fx, padded=False):
+    cases = POOL_PAD_CASES if padded else [c + (0,) for c in POOL_CASES]
+    fx.add_int("n_cases", len(cases))
+    for i, (B, C, H, W, K, S, P) in enumerate(cases):
+        layer = torch.nn.MaxPool2d(K, stride=S, padding=P)
         x = uniform((B, C, H, W), -10, 10)
-        OH, OW = (H - K) // S + 1, (W - K) // S + 1
+        OH, OW = (H + 2 * P - K) // S + 1, (W + 2 * P - K) // S + 1
         dy = uniform((B, C, OH, OW), -10, 10)
         y, dx = run(layer, x, dy)
         p = f"c{i}."
-        fx.add(p + "geom", torch.tensor([B, C, H, W, K, S], dtype=torch.int32))
+        geom = [B, C, H, W, K, S] + ([P] if padded else [])
+        fx.add(p + "geom", torch.tensor(geom, dtype=torch.int32))
         for name, v in (("x", x), ("dy", dy), ("y", y), ("dx", dx)):
             fx.add(p + name, v)
         # y is a copy; dx sums the gradients of the windows an input is the maximum of
@@ -467,6 +490,8 @@ GENERATORS = [
     ("maxpool2d.bin", 113, gen_maxpool2d),
     ("adadelta.bin", 114, lambda fx: gen_optimizer(fx, "adadelta")),
     ("adam.bin", 115, lambda fx: gen_optimizer(fx, "adam")),
+    ("maxpool2d_pad.bin", 116, lambda fx: gen_maxpool2d(fx, padded=True)),
+    ("conv2d_batched.bin", 117, lambda fx: gen_conv2d(fx, CONV_BATCHED_CASES)),
 ]
 
 
@@ -484,7 +509,8 @@ def main():
             continue
         torch.manual_seed(seed)
         fx = Fixture()
-        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin"):
+        if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin", "maxpool2d_pad.bin",
+                         "conv2d_batched.bin"):
             fx.add_int("n_trials", TRIALS)
         gen(fx)
         fx.write(os.path.join(args.outdir, fname))

@@ -193,6 +193,61 @@ static void test_wrong_shape(void **state)
     sn_model_free(&m);
 }
 
+/* sn_checkpoint_load_prefix: only the tensors under the prefix are read, the rest of the
+ * model and of the file are ignored; a missing or misshapen tensor is named, and nothing
+ * changes then. */
+static void test_load_prefix(void **state)
+{
+    (void)state;
+    sn_model_t m;
+    make_model(&m, &(sn_adadelta_t){0}, 3);
+    char p[512];
+    path_of(p, sizeof p, "prefix_src.h5");
+    assert_int_equal(sn_checkpoint_save(p, &m.params, NULL, NULL), 0);
+    /* a model with conv2 of the file's shape and a tensor the file lacks */
+    sn_params_t q;
+    sn_params_init(&q);
+    sn_layer_t *a = sn_conv2d_new(&q, "conv2", 16, 26, 26, 32, 3, 1, 0, 1);
+    sn_layer_t *b = sn_linear_new(&q, "head", 4, 3, 1);
+    assert_int_equal(sn_params_alloc(&q), 0);
+    sn_layer_reset(a, 9);
+    sn_layer_reset(b, 9);
+    float *before = malloc(q.total * sizeof(float));
+    memcpy(before, q.values, q.total * sizeof(float));
+    int n = -1;
+    assert_int_equal(sn_checkpoint_load_prefix(p, &q, "conv2.", &n), 0);
+    assert_int_equal(n, 2);
+    const sn_param_spec_t *w = sn_params_find(&q, "conv2.weight"), *mw = sn_params_find(&m.params, "conv2.weight");
+    assert_memory_equal(q.values + w->offset, m.params.values + mw->offset, w->count * sizeof(float));
+    const sn_param_spec_t *h = sn_params_find(&q, "head.weight");
+    assert_memory_equal(q.values + h->offset, before + h->offset, h->count * sizeof(float));
+    memcpy(q.values, before, q.total * sizeof(float));
+    /* a tensor under the prefix that the file lacks */
+    assert_int_equal(sn_checkpoint_load_prefix(p, &q, "", &n), SN_EFORMAT);
+    printf("  %-16s -> %s\n", "prefix ''", sn_error_message());
+    assert_non_null(strstr(sn_error_message(), "no dataset /params/head.weight"));
+    assert_int_equal(n, 0);
+    assert_memory_equal(before, q.values, q.total * sizeof(float));
+    /* no tensor of the model under the prefix */
+    assert_int_equal(sn_checkpoint_load_prefix(p, &q, "encoder.", &n), SN_EINVAL);
+    assert_non_null(strstr(sn_error_message(), "no tensor whose name starts with 'encoder.'"));
+    /* a tensor of another shape */
+    sn_params_t r;
+    sn_params_init(&r);
+    sn_layer_t *c = sn_conv2d_new(&r, "conv2", 16, 26, 26, 8, 3, 1, 0, 1);
+    assert_int_equal(sn_params_alloc(&r), 0);
+    assert_int_equal(sn_checkpoint_load_prefix(p, &r, "conv2", &n), SN_EFORMAT);
+    printf("  %-16s -> %s\n", "prefix 'conv2'", sn_error_message());
+    assert_non_null(strstr(sn_error_message(), "conv2.weight has shape [32,16,3,3], the model needs [8,16,3,3]"));
+    sn_layer_free(c);
+    sn_params_free(&r);
+    free(before);
+    sn_layer_free(a);
+    sn_layer_free(b);
+    sn_params_free(&q);
+    sn_model_free(&m);
+}
+
 static void test_failed_save_keeps_previous(void **state)
 {
     (void)state;
@@ -226,6 +281,7 @@ int main(void)
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_refusals),
         cmocka_unit_test(test_wrong_shape),
+        cmocka_unit_test(test_load_prefix),
         cmocka_unit_test(test_failed_save_keeps_previous),
     };
     int rc = cmocka_run_group_tests(tests, NULL, NULL);

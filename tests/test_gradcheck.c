@@ -70,17 +70,18 @@ static void test_gc_linear(void **state)
     free(x);
 }
 
-static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B)
+static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B, unsigned flags)
 {
     sn_params_t p;
     sn_params_init(&p);
-    sn_layer_t *l = sn_conv2d_new(&p, "conv", C, Hh, W, OC, K, S, P, B);
+    sn_layer_t *l = sn_conv2d_new_opts(&p, "conv", C, Hh, W, OC, K, S, P, flags, B);
     assert_non_null(l);
     assert_int_equal(sn_params_alloc(&p), 0);
     sn_layer_reset(l, 2);
     float *x = input((size_t)B * C * Hh * W, -1, 1, 0, 2);
     char what[80];
-    snprintf(what, sizeof what, "Conv2d %dx%dx%d->%d K%d S%d P%d", C, Hh, W, OC, K, S, P);
+    snprintf(what, sizeof what, "Conv2d %dx%dx%d->%d K%d S%d P%d%s", C, Hh, W, OC, K, S, P,
+             flags & SN_CONV_BATCHED ? " batched" : "");
     check(what, l, &p, &TRAIN, x, B);
     free(x);
 }
@@ -88,9 +89,23 @@ static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B)
 static void test_gc_conv2d(void **state)
 {
     (void)state;
-    conv_case(2, 5, 6, 3, 3, 1, 0, 2);
-    conv_case(2, 7, 5, 2, 3, 2, 1, 2);
-    conv_case(1, 6, 6, 2, 2, 2, 1, 3);
+    conv_case(2, 5, 6, 3, 3, 1, 0, 2, 0);
+    conv_case(2, 7, 5, 2, 3, 2, 1, 2, 0);
+    conv_case(1, 6, 6, 2, 2, 2, 1, 3, 0);
+    conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_BATCHED);   /* fewer positions than channels */
+    conv_case(4, 6, 6, 12, 1, 2, 0, 2, SN_CONV_BATCHED);
+    /* bias=False, kaiming init (ResNet's convs): only the weight is registered and checked */
+    sn_params_t p;
+    sn_params_init(&p);
+    sn_layer_t *l = sn_conv2d_new_opts(&p, "conv", 3, 7, 6, 4, 3, 2, 1, SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT, 2);
+    assert_non_null(l);
+    assert_int_equal(p.n, 1);
+    assert_null(sn_params_find(&p, "conv.bias"));
+    assert_int_equal(sn_params_alloc(&p), 0);
+    sn_layer_reset(l, 4);
+    float *x = input((size_t)2 * 3 * 7 * 6, -1, 1, 0, 4);
+    check("Conv2d 3x7x6->4 K3 S2 P1 no bias", l, &p, &TRAIN, x, 2);
+    free(x);
 }
 
 /* Distinct values 0.1 apart in a random order: no ties, no maximum changes under +-h. */
@@ -114,6 +129,16 @@ static void test_gc_maxpool2d(void **state)
         char what[80];
         snprintf(what, sizeof what, "MaxPool2d %dx%dx%d K%d S%d", C, Hh, W, K, S);
         check(what, sn_maxpool2d_new("pool", C, Hh, W, K, S, B), NULL, &TRAIN, x, B);
+        free(x);
+    }
+    const int padded[3][6] = {{2, 6, 6, 3, 2, 1}, {2, 5, 7, 3, 1, 1}, {1, 7, 6, 2, 2, 1}};   /* C H W K S P */
+    for (int c = 0; c < 3; c++) {
+        int C = padded[c][0], Hh = padded[c][1], W = padded[c][2], K = padded[c][3], S = padded[c][4];
+        int P = padded[c][5], B = 2;
+        float *x = distinct_input((size_t)B * C * Hh * W, (uint64_t)(10 + c));
+        char what[80];
+        snprintf(what, sizeof what, "MaxPool2d %dx%dx%d K%d S%d P%d", C, Hh, W, K, S, P);
+        check(what, sn_maxpool2d_pad_new("pool", C, Hh, W, K, S, P, B), NULL, &TRAIN, x, B);
         free(x);
     }
 }

@@ -345,10 +345,10 @@ static void test_nll_rejects_bad_targets(void **state)
 
 /* ---- Conv2d and MaxPool2d ----------------------------------------------------------------- */
 
-static void test_conv2d(void **state)
+/* Conv2d cases of `file` (geometry, weights and results from gen_fixtures.py). */
+static void conv2d_cases(const char *file, const char *kind, unsigned flags)
 {
-    (void)state;
-    fx_file_t *f = fx_load("conv2d.bin");
+    fx_file_t *f = fx_load(file);
     int n = fx_int(f, "n_cases");
     err_stat_t e[4] = {ERR_STAT("y"), ERR_STAT("dx"), ERR_STAT("dW"), ERR_STAT("db")};
     for (int c = 0; c < n; c++) {
@@ -358,7 +358,7 @@ static void test_conv2d(void **state)
         snprintf(label, sizeof label, "Conv2d B%d %dx%dx%d -> %d K%d S%d P%d", B, C, H, W, OC, K, S, P);
         sn_params_t p;
         sn_params_init(&p);
-        sn_layer_t *l = sn_conv2d_new(&p, "conv", C, H, W, OC, K, S, P, B);
+        sn_layer_t *l = sn_conv2d_new_opts(&p, "conv", C, H, W, OC, K, S, P, flags, B);
         assert_non_null(l);
         assert_int_equal(sn_params_alloc(&p), 0);
         const fx_tensor_t *y = T(f, 'c', c, "y", FX_F32), *w = T(f, 'c', c, "w", FX_F32);
@@ -379,22 +379,36 @@ static void test_conv2d(void **state)
         sn_layer_free(l);
         sn_params_free(&p);
     }
-    print_errors("parity", "Conv2d", n, e, 4);
+    print_errors("parity", kind, n, e, 4);
     fx_free(f);
 }
 
-static void test_maxpool2d(void **state)
+static void test_conv2d(void **state)
 {
     (void)state;
-    fx_file_t *f = fx_load("maxpool2d.bin");
+    conv2d_cases("conv2d.bin", "Conv2d", 0);
+}
+
+/* fewer output positions than channels: the whole batch's columns in one GEMM */
+static void test_conv2d_batched(void **state)
+{
+    (void)state;
+    conv2d_cases("conv2d_batched.bin", "Conv2d batched", SN_CONV_BATCHED);
+}
+
+/* MaxPool2d cases of `file`; geom holds the padding as its 7th value when `padded`. */
+static void maxpool2d_cases(const char *file, int padded)
+{
+    fx_file_t *f = fx_load(file);
     int n = fx_int(f, "n_cases");
     err_stat_t e[2] = {ERR_STAT("y"), ERR_STAT("dx")};
     for (int c = 0; c < n; c++) {
         const int32_t *g = T(f, 'c', c, "geom", FX_I32)->data;
-        int B = g[0], C = g[1], H = g[2], W = g[3], K = g[4], S = g[5];
+        int B = g[0], C = g[1], H = g[2], W = g[3], K = g[4], S = g[5], P = padded ? g[6] : 0;
         char label[96];
-        snprintf(label, sizeof label, "MaxPool2d B%d %dx%dx%d K%d S%d", B, C, H, W, K, S);
-        sn_layer_t *l = sn_maxpool2d_new("pool", C, H, W, K, S, B);
+        snprintf(label, sizeof label, "MaxPool2d B%d %dx%dx%d K%d S%d P%d", B, C, H, W, K, S, P);
+        sn_layer_t *l = padded ? sn_maxpool2d_pad_new("pool", C, H, W, K, S, P, B)
+                               : sn_maxpool2d_new("pool", C, H, W, K, S, B);
         assert_non_null(l);
         const fx_tensor_t *y = T(f, 'c', c, "y", FX_F32);
         assert_int_equal((int)l->out_size * B, (int)y->count);
@@ -407,8 +421,24 @@ static void test_maxpool2d(void **state)
                              K * K));
         sn_layer_free(l);
     }
-    print_errors("parity", "MaxPool2d", n, e, 2);
+    print_errors("parity", padded ? "MaxPool2d padded" : "MaxPool2d", n, e, 2);
     fx_free(f);
+}
+
+static void test_maxpool2d(void **state)
+{
+    (void)state;
+    maxpool2d_cases("maxpool2d.bin", 0);
+}
+
+/* PyTorch's padding=P: implicit -inf around the plane, windows clipped at the border. */
+static void test_maxpool2d_pad(void **state)
+{
+    (void)state;
+    maxpool2d_cases("maxpool2d_pad.bin", 1);
+    /* padding above K/2 would leave windows on padding only: refused, as PyTorch does */
+    assert_null(sn_maxpool2d_pad_new("pool", 2, 5, 5, 3, 2, 2, 1));
+    assert_non_null(strstr(sn_error_message(), "padding"));
 }
 
 /* Backward adds parameter gradients to the arena: two backward passes give twice the exact
@@ -579,7 +609,9 @@ int main(void)
         cmocka_unit_test(test_nll),
         cmocka_unit_test(test_nll_rejects_bad_targets),
         cmocka_unit_test(test_conv2d),
+        cmocka_unit_test(test_conv2d_batched),
         cmocka_unit_test(test_maxpool2d),
+        cmocka_unit_test(test_maxpool2d_pad),
         cmocka_unit_test(test_param_grads_accumulate),
         cmocka_unit_test(test_dropout_properties),
         cmocka_unit_test(test_dropout_independence),

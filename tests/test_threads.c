@@ -20,6 +20,7 @@
 #include "layer_util.h"
 #include "shardnet/layers.h"
 #include "shardnet/optim.h"
+#include "shardnet/resnet.h"
 
 static const int THREADS[] = {1, 2, 3};
 #define NT (int)(sizeof THREADS / sizeof THREADS[0])
@@ -108,6 +109,9 @@ static void test_threads_conv2d(void **state)
     check_layer("Conv2d 1->16 28x28 B8", with_params(sn_conv2d_new(&p, "c", 1, 28, 28, 16, 3, 1, 0, 8), &p), &p, &TRAIN, 8);
     sn_params_init(&p);
     check_layer("Conv2d 3->8 15x13 S2 P1 B7", with_params(sn_conv2d_new(&p, "c", 3, 15, 13, 8, 3, 2, 1, 7), &p), &p, &TRAIN, 7);
+    sn_params_init(&p);   /* fewer positions than channels: the batched-columns plan */
+    check_layer("Conv2d 64->128 7x7 P1 B9 batched",
+                with_params(sn_conv2d_new_opts(&p, "c", 64, 7, 7, 128, 3, 1, 1, SN_CONV_BATCHED, 9), &p), &p, &TRAIN, 9);
 }
 
 static void test_threads_linear(void **state)
@@ -127,6 +131,24 @@ static void test_threads_pool(void **state)
     (void)state;
     check_layer("MaxPool2d 32x24x24 K2 S2 B8", sn_maxpool2d_new("m", 32, 24, 24, 2, 2, 8), NULL, &TRAIN, 8);
     check_layer("MaxPool2d 5x13x11 K3 S1 B7", sn_maxpool2d_new("m", 5, 13, 11, 3, 1, 7), NULL, &TRAIN, 7);
+    check_layer("MaxPool2d 64x56x56 K3 S2 P1 B4", sn_maxpool2d_pad_new("m", 64, 56, 56, 3, 2, 1, 4), NULL, &TRAIN, 4);
+}
+
+/* ResNet blocks with a downsample (convs without bias, batch norm, residual add) and a
+ * whole ResNet-18 body at 32x32, in training mode. */
+static void test_threads_resnet(void **state)
+{
+    (void)state;
+    sn_params_t p;
+    sn_params_init(&p);
+    check_layer("ResNet BasicBlock 16->32 /2 20x20 B6",
+                with_params(sn_resnet_block_new(&p, "b", 0, 16, 20, 32, 2, 6), &p), &p, &TRAIN, 6);
+    sn_params_init(&p);
+    check_layer("ResNet Bottleneck 32->16->64 /2 15x15 B5",
+                with_params(sn_resnet_block_new(&p, "b", 1, 32, 15, 16, 2, 5), &p), &p, &TRAIN, 5);
+    sn_params_init(&p);
+    check_layer("ResNet-18 body 32x32 B4", with_params(sn_resnet_body_new(&p, "e", 18, 32, 4, NULL), &p), &p,
+                &TRAIN, 4);
 }
 
 static void test_threads_elementwise(void **state)
@@ -221,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_threads_conv2d),
         cmocka_unit_test(test_threads_linear),
         cmocka_unit_test(test_threads_pool),
+        cmocka_unit_test(test_threads_resnet),
         cmocka_unit_test(test_threads_elementwise),
         cmocka_unit_test(test_threads_softmax),
         cmocka_unit_test(test_threads_batchnorm),

@@ -54,4 +54,12 @@ int sn_checkpoint_save(const char *path, const sn_params_t *p, const sn_adadelta
 /* Loads every tensor of p from /params (shapes must match exactly); opt may be NULL. */
 int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info);
 
+/* Loads only the tensors of p whose names start with `prefix` (e.g. "encoder.body." for a
+ * ResNet body from data-prep/convert_torchvision.py) from /params; datasets of the file
+ * that p does not have, and tensors of p outside the prefix, are left alone. A missing
+ * dataset, a shape that differs, or a non-finite value fails naming the tensor, and then
+ * nothing of p changes; so does a prefix that matches no tensor of p (SN_EINVAL). *loaded
+ * (may be NULL) receives the number of tensors loaded. */
+int sn_checkpoint_load_prefix(const char *path, sn_params_t *p, const char *prefix, int *loaded);
+
 #endif

@@ -16,9 +16,26 @@ sn_layer_t *sn_linear_new(sn_params_t *params, const char *name, int in, int out
 /* 2-D convolution, NCHW. x (B,C,H,W), W (OC,C,K,K), b (OC), y (B,OC,OH,OW). */
 sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, int W,
                           int OC, int K, int stride, int pad, int max_batch);
+/* Options of sn_conv2d_new_opts (OR them):
+ *   SN_CONV_NO_BIAS      no bias (PyTorch's bias=False): only "name.weight" is registered
+ *   SN_CONV_KAIMING_OUT  reset draws W ~ N(0, 2/(OC*K*K)), PyTorch's
+ *                        kaiming_normal_(mode="fan_out", nonlinearity="relu") (torchvision's
+ *                        ResNet init), from the counter RNG; the bias, if any, stays uniform
+ *   SN_CONV_BATCHED      when the layer has fewer output positions than output channels, one
+ *                        GEMM over the whole batch instead of one per sample (faster, and no
+ *                        per-sample weight-gradient partials of B times the weights); sums
+ *                        then run in another order, so results differ by rounding. Opt-in:
+ *                        models built before it keep their exact numbers */
+enum { SN_CONV_NO_BIAS = 1u, SN_CONV_KAIMING_OUT = 2u, SN_CONV_BATCHED = 4u };
+sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int H, int W,
+                               int OC, int K, int stride, int pad, unsigned flags, int max_batch);
 
 /* Max pooling, no padding, floor mode. x (B,C,H,W), y (B,C,(H-K)/S+1,(W-K)/S+1). */
 sn_layer_t *sn_maxpool2d_new(const char *name, int C, int H, int W, int K, int stride, int max_batch);
+/* The same with PyTorch's implicit -inf padding P (0 <= P <= K/2), floor mode:
+ * y (B,C,(H+2P-K)/S+1,(W+2P-K)/S+1); ResNet's stem is K=3, S=2, P=1. */
+sn_layer_t *sn_maxpool2d_pad_new(const char *name, int C, int H, int W, int K, int stride, int pad,
+                                 int max_batch);
 
 /* Reshapes (C,H,W) to (C*H*W); output aliases the input, no copy. */
 sn_layer_t *sn_flatten_new(const char *name, int ndim, const int *shape, int max_batch);

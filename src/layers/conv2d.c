@@ -9,6 +9,11 @@
  *    W columns of each output row, so a column row is one contiguous copy of the input
  *    (sn_im2col_wide); the K-1 junk columns per row are dropped when the output is written
  *    and are zero in the output gradient.
+ *  - batched im2col (on request, SN_CONV_BATCHED: what would be im2col, with fewer output
+ *    positions than output channels, the deep layers of a ResNet): the columns of all samples side by side (C*K*K, B*OH*OW),
+ *    so each of forward, weight gradient and input gradient is ONE GEMM over the batch
+ *    (the weight gradient's K is B*OH*OW, summed inside the GEMM: no per-sample partials,
+ *    which would be B times the weights, and no thin N = OH*OW GEMMs).
  *  - shifted GEMMs (stride 1, no padding, C >= SHIFT_MIN_C): no columns at all. For each
  *    kernel offset (ki, kj) the input plane seen from offset ki*W + kj *is* the column
  *    matrix of that offset (C rows of stride H*W), so y += W[:, :, ki, kj] x_shifted is one
@@ -16,9 +21,17 @@
  *    input element: nothing outside the sample is touched). The weight gradient of each
  *    offset and the input gradient (accumulated at the shifted offsets) are GEMMs too.
  *
+ * Options (sn_conv2d_new_opts): without a bias the layer adds a zero bias it holds itself,
+ * outside the parameter arena (so no "bias" tensor exists, as in PyTorch's bias=False),
+ * and its gradient goes to a scratch buffer: the kernels keep one code path. The init can
+ * be kaiming_normal_(mode="fan_out", nonlinearity="relu") (torchvision's ResNet) instead of
+ * PyTorch's default uniform.
+ *
  * Determinism: the weight and bias gradients of each sample go to that sample's own
- * partial buffer and are summed in sample order afterwards, so the result has the same
+ * partial buffer and are summed in sample order afterwards (batched: one GEMM, whose tiles
+ * depend on the matrix shape only, and per-channel bias sums), so the result has the same
  * bits whatever the thread count. Columns are recomputed in backward, not stored.
+ * Must not: allocate in forward/backward; register a bias when built without one.
  */
 #include <math.h>
 #include <omp.h>
@@ -28,7 +41,7 @@
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
 
-enum { PLAN_IM2COL, PLAN_WIDE, PLAN_SHIFTED };
+enum { PLAN_IM2COL, PLAN_WIDE, PLAN_SHIFTED, PLAN_BATCHED };
 #define SHIFT_MIN_C 8   /* below this, K = C GEMMs are too thin: use wide columns */
 
 typedef struct {
@@ -37,10 +50,14 @@ typedef struct {
     int plan;
     int NW;                   /* output positions per sample as computed: OH*W (wide), else OH*OW */
     float *w, *b, *dw, *db;   /* W (OC, C, K, K), b (OC) */
+    unsigned flags;           /* SN_CONV_* */
+    float *own_b;             /* no bias: zeros (OC) and a scratch gradient (OC), not in the arena */
     float *wk;                /* shifted: W regrouped by offset, (K*K, OC, C) */
     float *col;               /* (threads, C*K*K, NW): im2col and wide plans */
     float *ywide;             /* (threads, OC, NW): wide output / output gradient */
     float *dw_part;           /* (max_batch, OC*C*K*K + OC): per-sample weight and bias gradients */
+    float *colb;              /* batched: (C*K*K, max_batch*OH*OW) columns of the whole batch */
+    float *yb;                /* batched: (OC, max_batch*OH*OW) output / output gradient by channel */
     int    threads;           /* per-thread buffers allocated */
 } conv2d_t;
 
@@ -74,11 +91,58 @@ static void widen(const conv2d_t *m, float *gw, const float *g)
         }
 }
 
+/* Columns of every sample side by side: colb (C*K*K, B*HW) from x (B,C,H,W). */
+static void batch_columns(const conv2d_t *m, const float *x, int B)
+{
+    int HW = m->OH * m->OW, NB = B * HW;
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)NB * m->C * m->K * m->K))
+    for (int b = 0; b < B; b++)
+        sn_im2col(m->colb + (size_t)b * HW, NB, x + (size_t)b * m->base.in_size, m->C, m->H, m->W, m->K, m->S,
+                  m->P, m->OH, m->OW);
+}
+
+/* batched plan: y (B,OC,HW) = channels_to_batch(W (OC,CKK) colb (CKK,B*HW)) + b */
+static void batched_forward(conv2d_t *m, const float *x, int B)
+{
+    int HW = m->OH * m->OW, NB = B * HW, CKK = m->C * m->K * m->K;
+    batch_columns(m, x, B);
+    sn_gemm(0, 0, m->OC, NB, CKK, 1.0f, m->w, CKK, m->colb, NB, 0.0f, m->yb, NB);
+    sn_channels_to_batch(m->base.output, m->yb, B, m->OC, HW, m->b);
+}
+
+/* batched plan: dY (OC, B*HW); db += row sums; dW += dY colb^T; dcol = W^T dY folded into dx */
+static void batched_backward(conv2d_t *m, const float *x, const float *dy, int B)
+{
+    sn_layer_t *l = &m->base;
+    int HW = m->OH * m->OW, NB = B * HW, CKK = m->C * m->K * m->K;
+    sn_batch_to_channels(m->yb, dy, B, m->OC, HW);
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)m->OC * NB))
+    for (int oc = 0; oc < m->OC; oc++) {
+        float s = 0.0f;
+        for (int i = 0; i < NB; i++) s += m->yb[(size_t)oc * NB + i];
+        m->db[oc] += s;
+    }
+    batch_columns(m, x, B);
+    sn_gemm(0, 1, m->OC, CKK, NB, 1.0f, m->yb, NB, m->colb, NB, 1.0f, m->dw, CKK);
+    if (!l->need_grad_input) return;
+    sn_gemm(1, 0, CKK, NB, m->OC, 1.0f, m->w, CKK, m->yb, NB, 0.0f, m->colb, NB);
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)NB * CKK))
+    for (int b = 0; b < B; b++) {
+        float *dx = l->grad_input + (size_t)b * l->in_size;
+        memset(dx, 0, l->in_size * sizeof(float));
+        sn_col2im(dx, m->colb + (size_t)b * HW, NB, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+    }
+}
+
 /* x (B,C,H,W) -> y (B,OC,OH,OW) */
 static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
     (void)ctx;
     conv2d_t *m = (conv2d_t *)l;
+    if (m->plan == PLAN_BATCHED) {
+        batched_forward(m, x, B);
+        return SN_OK;
+    }
     int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, NW = m->NW, KK = m->K * m->K;
     int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
     if (m->plan == PLAN_SHIFTED)   /* regroup W (OC, C, K, K) as (K*K, OC, C) */
@@ -123,6 +187,11 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     conv2d_t *m = (conv2d_t *)l;
     int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW, KK = m->K * m->K;
     int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    if (m->own_b) memset(m->db, 0, (size_t)m->OC * sizeof(float));   /* scratch: nobody reads it */
+    if (m->plan == PLAN_BATCHED) {
+        batched_backward(m, x, dy, B);
+        return SN_OK;
+    }
     #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
     for (int b = 0; b < B; b++) {
         int t = omp_get_thread_num();
@@ -180,16 +249,27 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     return SN_OK;
 }
 
-/* PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b, fan_in = C*K*K. */
+/* PyTorch: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for W and b, fan_in = C*K*K.
+ * SN_CONV_KAIMING_OUT: W ~ N(0, 2 / fan_out), fan_out = OC*K*K (Box-Muller on two uniforms). */
 static void conv2d_reset(sn_layer_t *l, uint64_t seed)
 {
     conv2d_t *m = (conv2d_t *)l;
-    size_t fan_in = (size_t)m->C * m->K * m->K;
+    size_t fan_in = (size_t)m->C * m->K * m->K, nw = (size_t)m->OC * fan_in;
     float bound = 1.0f / sqrtf((float)fan_in);
-    for (size_t i = 0; i < (size_t)m->OC * fan_in; i++)
-        m->w[i] = bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 0, i) - 1.0f);
+    if (m->flags & SN_CONV_KAIMING_OUT) {
+        double std = sqrt(2.0 / ((double)m->OC * m->K * m->K));
+        for (size_t i = 0; i < nw; i++) {
+            double u1 = 1.0 - (double)sn_rng_uniform(seed, SN_RNG_INIT, l->id, 2, i);   /* (0, 1] */
+            double u2 = sn_rng_uniform(seed, SN_RNG_INIT, l->id, 3, i);
+            m->w[i] = (float)(std * sqrt(-2.0 * log(u1)) * cos(6.283185307179586 * u2));
+        }
+    } else {
+        for (size_t i = 0; i < nw; i++)
+            m->w[i] = bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 0, i) - 1.0f);
+    }
     for (int o = 0; o < m->OC; o++)
-        m->b[o] = bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 1, (uint64_t)o) - 1.0f);
+        m->b[o] = (m->flags & SN_CONV_NO_BIAS) ? 0.0f
+                  : bound * (2.0f * sn_rng_uniform(seed, SN_RNG_INIT, l->id, 1, (uint64_t)o) - 1.0f);
 }
 
 static void conv2d_destroy(sn_layer_t *l)
@@ -199,16 +279,24 @@ static void conv2d_destroy(sn_layer_t *l)
     sn_free(m->col);
     sn_free(m->ywide);
     sn_free(m->dw_part);
+    sn_free(m->colb);
+    sn_free(m->yb);
+    sn_free(m->own_b);
 }
 
 static const sn_layer_ops_t conv2d_ops = {"Conv2d", conv2d_forward, conv2d_backward, conv2d_reset, conv2d_destroy};
 
-sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, int W,
-                          int OC, int K, int stride, int pad, int max_batch)
+sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int H, int W,
+                               int OC, int K, int stride, int pad, unsigned flags, int max_batch)
 {
     conv2d_t *m = calloc(1, sizeof *m);
     if (!m) { SN_FAIL(SN_ENOMEM, "Conv2d: out of memory"); return NULL; }
     m->base.ops = &conv2d_ops;
+    m->flags = flags;
+    if (flags & ~(unsigned)(SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT | SN_CONV_BATCHED)) {
+        SN_FAIL(SN_EINVAL, "Conv2d '%s': unknown option bits 0x%x", name, flags);
+        goto fail;
+    }
     if (C < 1 || OC < 1 || K < 1 || stride < 1 || pad < 0 || H + 2 * pad < K || W + 2 * pad < K) {
         SN_FAIL(SN_EINVAL, "Conv2d '%s': bad geometry C=%d H=%d W=%d OC=%d K=%d stride=%d pad=%d",
                 name, C, H, W, OC, K, stride, pad);
@@ -223,22 +311,42 @@ sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, i
     m->threads = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
     int unpadded = stride == 1 && pad == 0 && K > 1;
     m->plan = !unpadded ? PLAN_IM2COL : (C >= SHIFT_MIN_C ? PLAN_SHIFTED : PLAN_WIDE);
-    m->NW = m->plan == PLAN_IM2COL ? m->OH * m->OW : m->OH * W;
+    if ((flags & SN_CONV_BATCHED) && m->plan == PLAN_IM2COL && m->OH * m->OW < OC) m->plan = PLAN_BATCHED;
+    m->NW = m->plan == PLAN_IM2COL || m->plan == PLAN_BATCHED ? m->OH * m->OW : m->OH * W;
     size_t ckk = (size_t)C * K * K;
-    if (m->plan != PLAN_SHIFTED &&
+    if (m->plan == PLAN_BATCHED) {   /* columns B*HW*CKK < weights B*OC*CKK: less than the partials */
+        size_t nb = (size_t)max_batch * m->OH * m->OW;
+        if (!(m->colb = sn_alloc(ckk * nb * sizeof(float), "Conv2d batch columns"))) goto fail;
+        if (!(m->yb = sn_alloc((size_t)OC * nb * sizeof(float), "Conv2d output by channel"))) goto fail;
+    }
+    if (m->plan != PLAN_SHIFTED && m->plan != PLAN_BATCHED &&
         !(m->col = sn_alloc((size_t)m->threads * ckk * m->NW * sizeof(float), "Conv2d columns"))) goto fail;
-    if (m->plan != PLAN_IM2COL &&
+    if ((m->plan == PLAN_WIDE || m->plan == PLAN_SHIFTED) &&
         !(m->ywide = sn_alloc((size_t)m->threads * OC * m->NW * sizeof(float), "Conv2d wide output"))) goto fail;
     if (m->plan == PLAN_SHIFTED && !(m->wk = sn_alloc((size_t)OC * ckk * sizeof(float), "Conv2d weights by offset")))
         goto fail;
-    if (!(m->dw_part = sn_alloc((size_t)max_batch * (OC * ckk + OC) * sizeof(float), "Conv2d partial gradients"))) goto fail;
+    if (m->plan != PLAN_BATCHED &&
+        !(m->dw_part = sn_alloc((size_t)max_batch * (OC * ckk + OC) * sizeof(float), "Conv2d partial gradients")))
+        goto fail;
     char pn[SN_PARAM_NAME_MAX];
     sn_layer_param_name(pn, sizeof pn, &m->base, "weight");
     if (sn_params_add(params, pn, 4, (int[]){OC, C, K, K}, &m->w, &m->dw)) goto fail;
+    if (flags & SN_CONV_NO_BIAS) {
+        if (!(m->own_b = sn_alloc((size_t)2 * OC * sizeof(float), "Conv2d zero bias"))) goto fail;
+        m->b = m->own_b;
+        m->db = m->own_b + OC;
+        return &m->base;
+    }
     sn_layer_param_name(pn, sizeof pn, &m->base, "bias");
     if (sn_params_add(params, pn, 1, &OC, &m->b, &m->db)) goto fail;
     return &m->base;
 fail:
     sn_layer_free(&m->base);
     return NULL;
+}
+
+sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, int W,
+                          int OC, int K, int stride, int pad, int max_batch)
+{
+    return sn_conv2d_new_opts(params, name, C, H, W, OC, K, stride, pad, 0, max_batch);
 }

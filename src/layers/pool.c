@@ -1,27 +1,31 @@
-/* pool.c: MaxPool2d (floor mode, no padding) and Flatten. */
+/*
+ * pool.c: MaxPool2d (floor mode, optional implicit -inf padding as PyTorch's MaxPool2d
+ * padding=P: a window only looks at the input elements it covers) and Flatten.
+ * Must not: allocate in forward/backward.
+ */
 #include <stdlib.h>
 #include <string.h>
 #include "shardnet/layers.h"
 
 typedef struct {
     sn_layer_t base;
-    int C, H, W, K, S, OH, OW;
+    int C, H, W, K, S, P, OH, OW;
     int32_t *argmax;   /* (max_batch, C, OH, OW): flat index into the sample's (C,H,W) */
 } maxpool_t;
 
-/* Max of one window, as PyTorch picks it: the first maximum wins, a NaN replaces anything
- * (so the last NaN wins). Returns
- * the flat index (within the channel plane) of the chosen element. */
-static inline int window_max(const float *xc, int W, int r0, int c0, int K, float *out)
+/* Max of the window rows r0..r1-1, columns c0..c1-1 (already clipped to the plane, never
+ * empty), as PyTorch picks it: the first maximum wins, a NaN replaces anything (so the last
+ * NaN wins). Returns the flat index (within the channel plane) of the chosen element. */
+static inline int window_max(const float *xc, int W, int r0, int r1, int c0, int c1, float *out)
 {
     int best = r0 * W + c0;
     float v = xc[best];
-    for (int ki = 0; ki < K; ki++) {
-        const float *row = xc + (size_t)(r0 + ki) * W + c0;
-        for (int kj = 0; kj < K; kj++)
-            if (row[kj] > v || row[kj] != row[kj]) {
-                v = row[kj];
-                best = (r0 + ki) * W + c0 + kj;
+    for (int r = r0; r < r1; r++) {
+        const float *row = xc + (size_t)r * W;
+        for (int c = c0; c < c1; c++)
+            if (row[c] > v || row[c] != row[c]) {
+                v = row[c];
+                best = r * W + c;
             }
     }
     *out = v;
@@ -33,7 +37,7 @@ static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
 {
     (void)ctx;
     maxpool_t *m = (maxpool_t *)l;
-    int C = m->C, H = m->H, W = m->W, K = m->K, S = m->S, OH = m->OH, OW = m->OW;
+    int C = m->C, H = m->H, W = m->W, K = m->K, S = m->S, P = m->P, OH = m->OH, OW = m->OW;
     long planes = (long)B * C;
     #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)B * l->in_size))
     for (long pl = 0; pl < planes; pl++) {
@@ -41,7 +45,7 @@ static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
         float *y = l->output + (size_t)pl * OH * OW;
         int32_t *am = m->argmax + (size_t)pl * OH * OW;
         int base = (int)(pl % C) * H * W;
-        if (K == 2 && S == 2) {
+        if (K == 2 && S == 2 && P == 0) {
             /* the common case, unrolled: four candidates in reading order */
             for (int oh = 0; oh < OH; oh++) {
                 const float *r0 = xc + (size_t)(2 * oh) * W, *r1 = r0 + W;
@@ -57,9 +61,17 @@ static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
             }
             continue;
         }
-        for (int oh = 0; oh < OH; oh++)
-            for (int ow = 0; ow < OW; ow++)
-                am[oh * OW + ow] = base + window_max(xc, W, oh * S, ow * S, K, &y[oh * OW + ow]);
+        for (int oh = 0; oh < OH; oh++) {
+            int r0 = oh * S - P, r1 = r0 + K;
+            if (r0 < 0) r0 = 0;
+            if (r1 > H) r1 = H;
+            for (int ow = 0; ow < OW; ow++) {
+                int c0 = ow * S - P, c1 = c0 + K;
+                if (c0 < 0) c0 = 0;
+                if (c1 > W) c1 = W;
+                am[oh * OW + ow] = base + window_max(xc, W, r0, r1, c0, c1, &y[oh * OW + ow]);
+            }
+        }
     }
     return SN_OK;
 }
@@ -84,18 +96,21 @@ static void maxpool_destroy(sn_layer_t *l) { sn_free(((maxpool_t *)l)->argmax); 
 
 static const sn_layer_ops_t maxpool_ops = {"MaxPool2d", maxpool_forward, maxpool_backward, NULL, maxpool_destroy};
 
-sn_layer_t *sn_maxpool2d_new(const char *name, int C, int H, int W, int K, int stride, int max_batch)
+sn_layer_t *sn_maxpool2d_pad_new(const char *name, int C, int H, int W, int K, int stride, int pad,
+                                 int max_batch)
 {
     maxpool_t *m = calloc(1, sizeof *m);
     if (!m) { SN_FAIL(SN_ENOMEM, "MaxPool2d: out of memory"); return NULL; }
     m->base.ops = &maxpool_ops;
-    if (K < 1 || stride < 1 || H < K || W < K) {
-        SN_FAIL(SN_EINVAL, "MaxPool2d '%s': kernel %d stride %d does not fit %dx%d", name, K, stride, H, W);
+    /* pad <= K/2 (as PyTorch demands) keeps every window on at least one input element */
+    if (K < 1 || stride < 1 || pad < 0 || 2 * pad > K || H + 2 * pad < K || W + 2 * pad < K) {
+        SN_FAIL(SN_EINVAL, "MaxPool2d '%s': kernel %d stride %d padding %d does not fit %dx%d "
+                "(need padding <= kernel/2)", name, K, stride, pad, H, W);
         goto fail;
     }
-    m->C = C; m->H = H; m->W = W; m->K = K; m->S = stride;
-    m->OH = (H - K) / stride + 1;
-    m->OW = (W - K) / stride + 1;
+    m->C = C; m->H = H; m->W = W; m->K = K; m->S = stride; m->P = pad;
+    m->OH = (H + 2 * pad - K) / stride + 1;
+    m->OW = (W + 2 * pad - K) / stride + 1;
     if (sn_layer_setup(&m->base, &maxpool_ops, name, max_batch, 3, (int[]){C, H, W},
                        3, (int[]){C, m->OH, m->OW}, 1, 1)) goto fail;
     if (!(m->argmax = sn_alloc((size_t)max_batch * m->base.out_size * sizeof(int32_t), "MaxPool2d argmax"))) goto fail;
@@ -103,6 +118,11 @@ sn_layer_t *sn_maxpool2d_new(const char *name, int C, int H, int W, int K, int s
 fail:
     sn_layer_free(&m->base);
     return NULL;
+}
+
+sn_layer_t *sn_maxpool2d_new(const char *name, int C, int H, int W, int K, int stride, int max_batch)
+{
+    return sn_maxpool2d_pad_new(name, C, H, W, K, stride, 0, max_batch);
 }
 
 /* Flatten: the output is the input seen as (B, C*H*W); the gradient passes through. */

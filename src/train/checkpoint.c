@@ -351,3 +351,53 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
     H5Fclose(f);
     return rc;
 }
+
+int sn_checkpoint_load_prefix(const char *path, sn_params_t *p, const char *prefix, int *loaded)
+{
+    if (loaded) *loaded = 0;
+    size_t np = strlen(prefix);
+    int want = 0;
+    for (int i = 0; i < p->n; i++) want += strncmp(p->specs[i].name, prefix, np) == 0;
+    if (want == 0) return SN_FAIL(SN_EINVAL, "%s: the model has no tensor whose name starts with '%s'", path, prefix);
+    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
+    struct stat st;
+    if (stat(path, &st) != 0 || access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
+    if (S_ISDIR(st.st_mode)) return SN_FAIL(SN_EIO, "%s: is a directory, not a parameter file", path);
+    if (H5Fis_hdf5(path) <= 0)
+        return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
+    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
+    if (f < 0) return SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
+    int rc = SN_OK;
+    char magic[16] = "";
+    int version = 0;
+    rc = attr_read_strbuf(f, path, "magic", magic, sizeof magic, 0);
+    if (!rc) rc = attr_read(f, path, "format_version", H5T_NATIVE_INT, &version, 0);
+    if (!rc && strcmp(magic, SN_CHECKPOINT_MAGIC) == 0 && version != SN_CHECKPOINT_VERSION)
+        rc = SN_FAIL(SN_EFORMAT, "%s: shardnet parameter file of format %d, this build reads %d", path, version,
+                     SN_CHECKPOINT_VERSION);
+    /* read into a scratch copy: the arena changes only if every wanted tensor is good */
+    float *vals = rc ? NULL : sn_alloc(p->total * sizeof(float), "checkpoint scratch");
+    if (!rc && !vals) rc = SN_ENOMEM;
+    hid_t g = rc ? -1 : H5Gopen2(f, "params", H5P_DEFAULT);
+    if (!rc && g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
+    for (int i = 0; !rc && i < p->n; i++) {
+        const sn_param_spec_t *s = &p->specs[i];
+        if (strncmp(s->name, prefix, np) != 0) continue;
+        rc = read_f32(g, path, "params", s->name, s->ndim, s->shape, s->count, vals + s->offset);
+        size_t bad = rc ? 0 : first_nonfinite(vals + s->offset, s->count);
+        if (!rc && bad < s->count)
+            rc = SN_FAIL(SN_EFORMAT, "%s: /params/%s holds a non-finite value (%g at index %zu)", path, s->name,
+                         vals[s->offset + bad], bad);
+    }
+    if (g >= 0) H5Gclose(g);
+    if (!rc)
+        for (int i = 0; i < p->n; i++) {
+            const sn_param_spec_t *s = &p->specs[i];
+            if (strncmp(s->name, prefix, np) != 0) continue;
+            memcpy(p->values + s->offset, vals + s->offset, s->count * sizeof(float));
+        }
+    if (!rc && loaded) *loaded = want;
+    sn_free(vals);
+    H5Fclose(f);
+    return rc;
+}
