@@ -70,6 +70,22 @@ equivalence)
   fi
   grep -q "parameters and BatchNorm statistics identical on all 2 ranks" frozen3.log || fail "frozen: ranks differ"
   echo "ok: --freeze-encoder trains the head and decoder only, body and its statistics unchanged"
+  # ResNet-18 encoder: 1 rank x 8 == 2 ranks x 4 (its 20 BatchNorm layers synchronised, down
+  # to 1x1 maps), and torchvision weights through the converter, frozen
+  res=(--global-shuffle --encoder resnet18 --batch 8 --crop 32 --embed 32 --hidden 64 --seed 5 --no-bleu --max-steps 1)
+  run 1 r1.log "${res[@]}" --save r1.h5
+  run 2 r2.log "${res[@]}" --save r2.h5
+  h5diff -d 1e-5 r1.h5 r2.h5 /params /params || fail "ResNet-18: 2 ranks x 4 differ from 1 rank x 8"
+  echo "ok: ResNet-18 encoder, one step, 2 ranks x 4 == 1 rank x 8 within 1e-5"
+  /usr/bin/python3 "$(dirname "$0")/../data-prep/convert_torchvision.py" --arch resnet18 --random-seed 3 \
+    --out tv18.h5 > convert.log || { cat convert.log; fail "convert_torchvision.py"; }
+  run 2 tv.log --encoder resnet18 --encoder-weights tv18.h5 --freeze-encoder --batch 8 --crop 32 --embed 32 \
+    --hidden 64 --no-bleu --max-steps 3 --save tv.h5
+  grep -q "encoder body from tv18.h5 (100 tensors)" tv.log || { cat tv.log; fail "the weights were not loaded"; }
+  for t in encoder.body.0.weight encoder.body.7.1.conv2.weight encoder.body.7.1.bn2.running_var; do
+    h5diff tv18.h5 tv.h5 "/params/$t" "/params/$t" || fail "torchvision weights: $t differs after frozen training"
+  done
+  echo "ok: torchvision ResNet-18 weights loaded through the converter and kept frozen"
   ;;
 overfit)
   run 1 train.log --train-limit 16 --crop 32 --no-flip --embed 128 --hidden 256 --epochs 150 --batch 16 \

@@ -20,6 +20,7 @@
 #include <string.h>
 #include "shardnet/caption.h"
 #include "shardnet/layers.h"
+#include "shardnet/resnet.h"
 #include "shardnet/sequence.h"
 
 #define ENC_BLOCKS 4
@@ -52,14 +53,18 @@ static int build_small_body(sn_caption_model_t *m, sn_layer_t *body)
 static int build_encoder(sn_caption_model_t *m)
 {
     sn_params_t *p = &m->params;
-    int B = m->max_batch;
-    if (!(m->body = sn_sequential_new("encoder.body", B))) return SN_ENOMEM;
-    p->frozen = m->cfg.freeze_encoder;
-    int rc = SN_OK;
-    if (strcmp(m->cfg.encoder, "small") == 0)
-        rc = build_small_body(m, m->body);
-    else
-        rc = SN_FAIL(SN_EINVAL, "caption model: unknown encoder '%s' (small)", m->cfg.encoder);
+    int B = m->max_batch, depth = 0, rc = SN_OK;
+    p->frozen = m->cfg.freeze_encoder;   /* a frozen body's tensors are buffers */
+    if (strcmp(m->cfg.encoder, "small") == 0) {
+        if (!(m->body = sn_sequential_new("encoder.body", B))) rc = SN_ENOMEM;
+        else rc = build_small_body(m, m->body);
+    } else if (sscanf(m->cfg.encoder, "resnet%d", &depth) == 1 &&
+               (depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152)) {
+        if (!(m->body = sn_resnet_body_new(p, "encoder.body", depth, m->crop, B, &m->features))) rc = SN_EINVAL;
+    } else {
+        rc = SN_FAIL(SN_EINVAL, "caption model: unknown encoder '%s' (small, resnet18, resnet34, resnet50, "
+                     "resnet101, resnet152)", m->cfg.encoder);
+    }
     p->frozen = 0;
     SN_TRY(rc);
     m->body->need_grad_input = 0;   /* nothing consumes the gradient of the images */

@@ -360,7 +360,7 @@ agree:
     sn_caption_model_reset(m, c->seed);
     if (rank == 0 && c->encoder_weights) {
         int loaded = 0;
-        rc = SN_FAIL(SN_EINVAL, "%s: encoder weights are not supported yet", c->encoder_weights);
+        rc = sn_checkpoint_load_prefix(c->encoder_weights, &m->params, "encoder.body.", &loaded);
         if (!rc) printf("shardnet: encoder body from %s (%d tensors)\n", c->encoder_weights, loaded);
     }
     if (rank == 0 && c->init && !rc) rc = sn_checkpoint_load(c->init, &m->params, NULL, NULL);
