@@ -341,7 +341,7 @@ agree:
     /* the model */
     sn_caption_config_t mc = c->model;
     mc.vocab = run.V;
-    mc.max_batch = b_max > 64 ? b_max : 64;   /* evaluation runs batches of 64 */
+    mc.max_batch = b_max;   /* evaluation runs batches of the same size: memory follows the batch */
     mc.max_len = run.data.max_len > run.val.max_len ? run.data.max_len : run.val.max_len;
     rc = sn_caption_model_build(&run.m, &mc);
     sn_caption_model_t *m = &run.m;
