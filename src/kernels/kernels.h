@@ -15,6 +15,13 @@
 void sn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
 
+/* GEMM with a pre-packed right-hand side, for few rows and many calls (gemm_packed.c).
+ * sn_gemm_pack_b packs op(B) (K,N) (op(B) = B^T when trans_b) into P, which holds
+ * sn_gemm_packed_floats(N, K) floats; then C (M,N) = A (M,K) op(B) + beta * C. */
+size_t sn_gemm_packed_floats(int N, int K);
+void sn_gemm_pack_b(float *P, int trans_b, int N, int K, const float *B, int ldb);
+void sn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P, float beta, float *C, int ldc);
+
 /* Unfolds one sample x (C,H,W) into columns: col[(c*K+ki)*K+kj, oh*OW+ow] at row stride ldc
  * (ldc >= OH*OW lets the samples of a batch sit side by side). Padding reads as zero. */
 void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, int S, int P, int OH, int OW);
