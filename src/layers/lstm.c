@@ -9,6 +9,9 @@
  *   forward   G = X W_ih^T + b (all steps, one GEMM), then per step G_t += h_{t-1} W_hh^T
  *   backward  per step dh += dG_{t+1} W_hh; after the loop dW_ih += dG^T X,
  *             dW_hh += dG^T [h_{-1} .. h_{T-2}], dX = dG W_ih (three GEMMs)
+ * The per-step products have only B rows: W_hh is packed once per forward (as W_hh^T) and
+ * once per backward (as W_hh) for sn_gemm_packed, instead of being re-packed by OpenBLAS
+ * at every step.
  * hs keeps T+1 slots per layer (slot 0 = h0) so the shifted hidden states of the dW_hh
  * GEMM are one contiguous matrix.
  * Variable lengths, in any order: a row is active at step t iff t < length. Inactive rows
@@ -47,6 +50,7 @@ typedef struct {
     float        *hn, *cn;     /* (L, B, H) final states */
     float        *step_g;      /* (B, 4H) gates of one decoding step */
     float        *step_tc;     /* (B, H) its tanh(c) */
+    float        *wpack;       /* W_hh^T or W_hh of one level, packed for sn_gemm_packed */
     int          *len;         /* (max_batch) lengths of the last forward */
     int           B, T;        /* of the last forward */
     int           fwd_done;
@@ -99,10 +103,11 @@ static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int
     size_t BH = (size_t)B * H;
     fill_bias(v->gates, v, T * B, H4);
     sn_gemm(0, 1, T * B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, v->gates, H4);
+    if (T > 1 || !zero_h0) sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
     for (int t = 0; t < T; t++) {
         float *Gt = v->gates + (size_t)t * B * H4;
         const float *hprev = v->hs + (size_t)t * BH;
-        if (t > 0 || !zero_h0) sn_gemm(0, 1, B, H4, H, 1.0f, hprev, H, v->w_hh, H, 1.0f, Gt, H4);
+        if (t > 0 || !zero_h0) sn_gemm_packed(B, H4, H, hprev, H, m->wpack, 1.0f, Gt, H4);
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
         float *ct = v->cs + (size_t)t * BH, *tct = v->tcs + (size_t)t * BH;
         float *ht = v->hs + (size_t)(t + 1) * BH;
@@ -163,10 +168,11 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
 {
     int B = m->B, T = m->T, H = m->H, H4 = 4 * m->H;
     size_t BH = (size_t)B * H;
+    if (T > 1 || dh0) sn_gemm_pack_b(m->wpack, 0, H, H4, v->w_hh, H);
     for (int t = T - 1; t >= 0; t--) {
         float *dGt = m->dg + (size_t)t * B * H4;
         if (t < T - 1)   /* the gradient that reaches h_t through step t+1's W_hh */
-            sn_gemm(0, 0, B, H, H4, 1.0f, dGt + (size_t)B * H4, H4, v->w_hh, H, 0.0f, m->dh_rec, H);
+            sn_gemm_packed(B, H, H4, dGt + (size_t)B * H4, H4, m->wpack, 0.0f, m->dh_rec, H);
         const float *Gt = v->gates + (size_t)t * B * H4;
         const float *tct = v->tcs + (size_t)t * BH;
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
@@ -197,7 +203,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
             }
         }
     }
-    if (dh0) sn_gemm(0, 0, B, H, H4, 1.0f, m->dg, H4, v->w_hh, H, 0.0f, dh0, H);
+    if (dh0) sn_gemm_packed(B, H, H4, m->dg, H4, m->wpack, 0.0f, dh0, H);
     if (dc0) memcpy(dc0, m->dc, BH * sizeof(float));
     /* Bias gradients: a column sum over T*B rows, in row order per column. */
     int rows = T * B;
@@ -255,7 +261,8 @@ int sn_lstm_step(sn_layer_t *l, const float *x, float *h, float *c, int B)
         /* the same operations in the same order as level_forward */
         fill_bias(m->step_g, v, B, H4);
         sn_gemm(0, 1, B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, m->step_g, H4);
-        sn_gemm(0, 1, B, H4, H, 1.0f, hk, H, v->w_hh, H, 1.0f, m->step_g, H4);
+        sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
+        sn_gemm_packed(B, H4, H, hk, H, m->wpack, 1.0f, m->step_g, H4);
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             size_t o = (size_t)b * H;
@@ -321,6 +328,7 @@ static void lstm_destroy(sn_layer_t *l)
     sn_free(m->cn);
     sn_free(m->step_g);
     sn_free(m->step_tc);
+    sn_free(m->wpack);
     free(m->len);
 }
 
@@ -383,6 +391,8 @@ sn_layer_t *sn_lstm_new(sn_params_t *params, const char *name, int input_size, i
     LSTM_ALLOC(m->cn, BH * num_layers, "LSTM final c");
     LSTM_ALLOC(m->step_g, (size_t)max_batch * H4, "LSTM step gates");
     LSTM_ALLOC(m->step_tc, BH, "LSTM step tanh(c)");
+    size_t pk_f = sn_gemm_packed_floats(H4, H), pk_b = sn_gemm_packed_floats(H, H4);
+    LSTM_ALLOC(m->wpack, pk_f > pk_b ? pk_f : pk_b, "LSTM packed W_hh");
     return &m->base;
 fail:
     sn_layer_free(&m->base);
