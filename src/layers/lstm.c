@@ -205,14 +205,21 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
     }
     if (dh0) sn_gemm_packed(B, H, H4, m->dg, H4, m->wpack, 0.0f, dh0, H);
     if (dc0) memcpy(dc0, m->dc, BH * sizeof(float));
-    /* Bias gradients: a column sum over T*B rows, in row order per column. */
-    int rows = T * B;
+    /* Bias gradients: a column sum over T*B rows, in row order per column. Blocks of 64
+     * columns walk the rows together (a column at a time strode 16 KB per row). */
+    int rows = T * B, nblk = (H4 + 63) / 64;
     #pragma omp parallel for schedule(static)
-    for (int j = 0; j < H4; j++) {
-        double s = 0.0;
-        for (int r = 0; r < rows; r++) s += m->dg[(size_t)r * H4 + j];
-        v->db_ih[j] += (float)s;
-        v->db_hh[j] += (float)s;
+    for (int jb = 0; jb < nblk; jb++) {
+        int j0 = jb * 64, nj = H4 - j0 < 64 ? H4 - j0 : 64;
+        double s[64] = {0};
+        for (int r = 0; r < rows; r++) {
+            const float *d = m->dg + (size_t)r * H4 + j0;
+            for (int j = 0; j < nj; j++) s[j] += d[j];
+        }
+        for (int j = 0; j < nj; j++) {
+            v->db_ih[j0 + j] += (float)s[j];
+            v->db_hh[j0 + j] += (float)s[j];
+        }
     }
     sn_gemm(1, 0, H4, H, rows, 1.0f, m->dg, H4, v->hs, H, 1.0f, v->dw_hh, H);
 }
