@@ -11,7 +11,9 @@
  *             dW_hh += dG^T [h_{-1} .. h_{T-2}], dX = dG W_ih (three GEMMs)
  * The per-step products have only B rows: W_hh is packed once per forward (as W_hh^T) and
  * once per backward (as W_hh) for sn_gemm_packed, instead of being re-packed by OpenBLAS
- * at every step.
+ * at every step. The input products G = X W_ih^T and dX = dG W_ih go through the same
+ * kernel (faster than the tiled OpenBLAS calls for these shapes); the weight gradients,
+ * with a transposed left operand, stay with sn_gemm.
  * hs keeps T+1 slots per layer (slot 0 = h0) so the shifted hidden states of the dW_hh
  * GEMM are one contiguous matrix.
  * Variable lengths, in any order: a row is active at step t iff t < length. Inactive rows
@@ -50,7 +52,7 @@ typedef struct {
     float        *hn, *cn;     /* (L, B, H) final states */
     float        *step_g;      /* (B, 4H) gates of one decoding step */
     float        *step_tc;     /* (B, H) its tanh(c) */
-    float        *wpack;       /* W_hh^T or W_hh of one level, packed for sn_gemm_packed */
+    float        *wpack;       /* one weight matrix of one level, packed for sn_gemm_packed */
     int          *len;         /* (max_batch) lengths of the last forward */
     int           B, T;        /* of the last forward */
     int           fwd_done;
@@ -102,7 +104,8 @@ static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int
     int H = m->H, H4 = 4 * m->H;
     size_t BH = (size_t)B * H;
     fill_bias(v->gates, v, T * B, H4);
-    sn_gemm(0, 1, T * B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, v->gates, H4);
+    sn_gemm_pack_b(m->wpack, 1, H4, v->in, v->w_ih, v->in);
+    sn_gemm_packed(T * B, H4, v->in, X, v->in, m->wpack, 1.0f, v->gates, H4);
     if (T > 1 || !zero_h0) sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
     for (int t = 0; t < T; t++) {
         float *Gt = v->gates + (size_t)t * B * H4;
@@ -244,7 +247,8 @@ int sn_lstm_backward_seq(sn_layer_t *l, const float *dy, const float *dh_n, cons
         sn_gemm(1, 0, H4, v->in, T * B, 1.0f, m->dg, H4, X, v->in, 1.0f, v->dw_ih, v->in);
         if (k == 0 && !l->need_grad_input) break;
         float *dX = m->dbuf[(m->L - k) & 1];   /* never the buffer dY points into */
-        sn_gemm(0, 0, T * B, v->in, H4, 1.0f, m->dg, H4, v->w_ih, v->in, 0.0f, dX, v->in);
+        sn_gemm_pack_b(m->wpack, 0, v->in, H4, v->w_ih, v->in);
+        sn_gemm_packed(T * B, v->in, H4, m->dg, H4, m->wpack, 0.0f, dX, v->in);
         dY = dX;
     }
     if (l->need_grad_input) sn_channels_to_batch(l->grad_input, dY, B, T, m->F, NULL);
@@ -267,7 +271,8 @@ int sn_lstm_step(sn_layer_t *l, const float *x, float *h, float *c, int B)
         float *hk = h + k * BH, *ck = c + k * BH;
         /* the same operations in the same order as level_forward */
         fill_bias(m->step_g, v, B, H4);
-        sn_gemm(0, 1, B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, m->step_g, H4);
+        sn_gemm_pack_b(m->wpack, 1, H4, v->in, v->w_ih, v->in);
+        sn_gemm_packed(B, H4, v->in, X, v->in, m->wpack, 1.0f, m->step_g, H4);
         sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
         sn_gemm_packed(B, H4, H, hk, H, m->wpack, 1.0f, m->step_g, H4);
         #pragma omp parallel for schedule(static)
@@ -398,8 +403,13 @@ sn_layer_t *sn_lstm_new(sn_params_t *params, const char *name, int input_size, i
     LSTM_ALLOC(m->cn, BH * num_layers, "LSTM final c");
     LSTM_ALLOC(m->step_g, (size_t)max_batch * H4, "LSTM step gates");
     LSTM_ALLOC(m->step_tc, BH, "LSTM step tanh(c)");
-    size_t pk_f = sn_gemm_packed_floats(H4, H), pk_b = sn_gemm_packed_floats(H, H4);
-    LSTM_ALLOC(m->wpack, pk_f > pk_b ? pk_f : pk_b, "LSTM packed W_hh");
+    size_t pk = 0;   /* the largest of W_hh^T, W_hh, W_ih^T, W_ih packed, over the levels */
+    for (int k = 0; k < num_layers; k++) {
+        size_t sz[4] = {sn_gemm_packed_floats(H4, H), sn_gemm_packed_floats(H, H4),
+                        sn_gemm_packed_floats(H4, m->lv[k].in), sn_gemm_packed_floats(m->lv[k].in, H4)};
+        for (int i = 0; i < 4; i++) pk = sz[i] > pk ? sz[i] : pk;
+    }
+    LSTM_ALLOC(m->wpack, pk, "LSTM packed weights");
     return &m->base;
 fail:
     sn_layer_free(&m->base);
