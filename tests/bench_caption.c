@@ -16,12 +16,17 @@
 
 enum { MAX_LEN = 20 };
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+/* CPU seconds of all threads: on a shared machine, unlike wall time, it leaves out the
+ * time this process waited for a core (with 1 thread it is the work done). */
+static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp(const void *a, const void *b)
 {
@@ -53,6 +58,7 @@ int main(int argc, char **argv)
     int32_t *cap = malloc((size_t)B * MAX_LEN * sizeof(int32_t));
     int *len = malloc((size_t)B * sizeof(int));
     double *full = malloc((size_t)iters * sizeof(double)), *dec = malloc((size_t)iters * sizeof(double));
+    double *cfull = malloc((size_t)iters * sizeof(double)), *cdec = malloc((size_t)iters * sizeof(double));
     int tokens = 0;
     for (size_t i = 0; i < nimg; i++) img[i] = 2.0f * sn_rng_uniform(1, 9, 0, 0, i) - 1.0f;
     for (int b = 0; b < B; b++) {
@@ -69,25 +75,29 @@ int main(int argc, char **argv)
         double loss;
         int64_t ntok;
         sn_params_zero_grad(&m.params);
-        double t0 = now();
+        double c0 = cpu(), t0 = now();
         if (sn_caption_forward_loss(&m, &ctx, img, cap, len, B, &loss, &ntok)) return fail();
         if (sn_caption_backward(&m, 1.0f / (float)ntok)) return fail();
-        double t1 = now();
+        double t1 = now(), c1 = cpu();
         if (sn_caption_forward_loss_features(&m, &ctx, feat, cap, len, B, &loss, &ntok)) return fail();
         if (sn_caption_backward(&m, 1.0f / (float)ntok)) return fail();
-        double t2 = now();
+        double t2 = now(), c2 = cpu();
         if (it >= warmup) {
+            cfull[it - warmup] = c1 - c0;
+            cdec[it - warmup] = c2 - c1;
             full[it - warmup] = t1 - t0;
             dec[it - warmup] = t2 - t1;
         }
     }
     qsort(full, (size_t)iters, sizeof(double), cmp);
     qsort(dec, (size_t)iters, sizeof(double), cmp);
+    qsort(cfull, (size_t)iters, sizeof(double), cmp);
+    qsort(cdec, (size_t)iters, sizeof(double), cmp);
     printf("shardnet caption step B=%d crop=%d V=%d tokens %d threads %d: step %.2f ms (min %.2f), "
-           "%.1f images/s; decoder alone %.2f ms (min %.2f); medians over %d iters\n",
+           "%.1f images/s; decoder alone %.2f ms (min %.2f); medians over %d iters; cpu: step %.2f ms, decoder %.2f ms\n",
            B, crop, V, tokens, threads, 1e3 * full[iters / 2], 1e3 * full[0], B / full[iters / 2],
-           1e3 * dec[iters / 2], 1e3 * dec[0], iters);
-    free(img); free(feat); free(cap); free(len); free(full); free(dec);
+           1e3 * dec[iters / 2], 1e3 * dec[0], iters, 1e3 * cfull[iters / 2], 1e3 * cdec[iters / 2]);
+    free(img); free(feat); free(cap); free(len); free(full); free(dec); free(cfull); free(cdec);
     sn_caption_model_free(&m);
     return 0;
 }
