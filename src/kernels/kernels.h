@@ -5,7 +5,9 @@
  * Determinism: every kernel here gives the same bits whatever the OpenMP thread count:
  * work is split over independent outputs (rows, samples, channels), never over a sum.
  * GEMMs go to single-threaded OpenBLAS calls on output tiles whose shape depends on the
- * matrix sizes only (OpenBLAS's own threading gave thread-count-dependent bits).
+ * matrix sizes only (OpenBLAS's own threading gave thread-count-dependent bits);
+ * sn_gemm_packed shares 32-column panels among the threads and sums each element in k
+ * order.
  */
 #ifndef SHARDNET_KERNELS_H
 #define SHARDNET_KERNELS_H
