@@ -22,14 +22,10 @@ enum { PK_NR = 32, PK_MR = 8 };
 
 typedef float pk_v16 __attribute__((vector_size(64)));
 
-static inline pk_v16 pk_load(const float *p)
-{
-    pk_v16 v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-static inline void pk_store(float *p, pk_v16 v) { memcpy(p, &v, sizeof v); }
+/* unaligned loads and stores; macros, as vector arguments would change the ABI on
+ * targets without 512-bit registers (-Wpsabi) */
+#define PK_LOAD(v, p)  memcpy(&(v), (p), sizeof(pk_v16))
+#define PK_STORE(p, v) memcpy((p), &(v), sizeof(pk_v16))
 
 size_t sn_gemm_packed_floats(int N, int K)
 {
@@ -70,7 +66,9 @@ static inline __attribute__((always_inline)) void pk_kernel(const int MR, int K,
     pk_v16 acc0[PK_MR], acc1[PK_MR];
     for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = (pk_v16){0};
     for (int k = 0; k < K; k++) {
-        pk_v16 b0 = pk_load(Pp + (size_t)k * PK_NR), b1 = pk_load(Pp + (size_t)k * PK_NR + 16);
+        pk_v16 b0, b1;
+        PK_LOAD(b0, Pp + (size_t)k * PK_NR);
+        PK_LOAD(b1, Pp + (size_t)k * PK_NR + 16);
         for (int i = 0; i < MR; i++) {
             float a = A[(size_t)i * lda + k];
             acc0[i] += a * b0;
@@ -80,17 +78,19 @@ static inline __attribute__((always_inline)) void pk_kernel(const int MR, int K,
     for (int i = 0; i < MR; i++) {
         float *c = C + (size_t)i * ldc;
         if (nn == PK_NR) {
-            if (beta == 0.0f) {
-                pk_store(c, acc0[i]);
-                pk_store(c + 16, acc1[i]);
-            } else {
-                pk_store(c, acc0[i] + beta * pk_load(c));
-                pk_store(c + 16, acc1[i] + beta * pk_load(c + 16));
+            if (beta != 0.0f) {
+                pk_v16 c0, c1;
+                PK_LOAD(c0, c);
+                PK_LOAD(c1, c + 16);
+                acc0[i] += beta * c0;
+                acc1[i] += beta * c1;
             }
+            PK_STORE(c, acc0[i]);
+            PK_STORE(c + 16, acc1[i]);
         } else {
             float t[PK_NR];
-            pk_store(t, acc0[i]);
-            pk_store(t + 16, acc1[i]);
+            PK_STORE(t, acc0[i]);
+            PK_STORE(t + 16, acc1[i]);
             for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? t[j] : t[j] + beta * c[j];
         }
     }

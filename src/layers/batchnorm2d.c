@@ -29,26 +29,22 @@
 typedef float  bn_v8f __attribute__((vector_size(32)));
 typedef double bn_v8d __attribute__((vector_size(64)));
 
-static inline bn_v8f bn_load8(const float *p)
-{
-    bn_v8f v;
-    memcpy(&v, p, sizeof v);
-    return v;
-}
-
-/* lanes in a fixed tree: the same bits on every call with the same input */
-static inline double bn_lanes(bn_v8d v)
-{
-    return ((v[0] + v[1]) + (v[2] + v[3])) + ((v[4] + v[5]) + (v[6] + v[7]));
-}
+/* Macros, not functions: vector arguments and results would change the ABI on targets
+ * without wide registers (-Wpsabi). BN_LANES adds the lanes in a fixed tree. */
+#define BN_LOAD8(v, p) memcpy(&(v), (p), sizeof(bn_v8f))
+#define BN_LANES(v)    ((((v)[0] + (v)[1]) + ((v)[2] + (v)[3])) + (((v)[4] + (v)[5]) + ((v)[6] + (v)[7])))
 
 /* sum of x[0..n) in double */
 static double plane_sum(const float *x, int n)
 {
     bn_v8d acc = {0};
     int i = 0;
-    for (; i + 8 <= n; i += 8) acc += __builtin_convertvector(bn_load8(x + i), bn_v8d);
-    double s = bn_lanes(acc);
+    for (; i + 8 <= n; i += 8) {
+        bn_v8f xf;
+        BN_LOAD8(xf, x + i);
+        acc += __builtin_convertvector(xf, bn_v8d);
+    }
+    double s = BN_LANES(acc);
     for (; i < n; i++) s += x[i];
     return s;
 }
@@ -59,10 +55,12 @@ static double plane_sum_sqdev(const float *x, int n, double mu)
     bn_v8d acc = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        bn_v8d d = __builtin_convertvector(bn_load8(x + i), bn_v8d) - mu;
+        bn_v8f xf;
+        BN_LOAD8(xf, x + i);
+        bn_v8d d = __builtin_convertvector(xf, bn_v8d) - mu;
         acc += d * d;
     }
-    double s = bn_lanes(acc);
+    double s = BN_LANES(acc);
     for (; i < n; i++) {
         double d = x[i] - mu;
         s += d * d;
@@ -76,12 +74,15 @@ static void plane_sum_dy(const float *dy, const float *x, int n, float mean, flo
     bn_v8d acc = {0}, accx = {0};
     int i = 0;
     for (; i + 8 <= n; i += 8) {
-        bn_v8d g = __builtin_convertvector(bn_load8(dy + i), bn_v8d);
-        bn_v8f xh = (bn_load8(x + i) - mean) * rstd;
+        bn_v8f gf, xf;
+        BN_LOAD8(gf, dy + i);
+        BN_LOAD8(xf, x + i);
+        bn_v8d g = __builtin_convertvector(gf, bn_v8d);
+        bn_v8f xh = (xf - mean) * rstd;
         acc += g;
         accx += g * __builtin_convertvector(xh, bn_v8d);
     }
-    double s = bn_lanes(acc), sx = bn_lanes(accx);
+    double s = BN_LANES(acc), sx = BN_LANES(accx);
     for (; i < n; i++) {
         s += dy[i];
         sx += (double)dy[i] * ((x[i] - mean) * rstd);
