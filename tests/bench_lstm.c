@@ -12,12 +12,17 @@
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
 
-static double now(void)
+static double clock_s(clockid_t id)
 {
     struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
+    clock_gettime(id, &ts);
     return ts.tv_sec + 1e-9 * ts.tv_nsec;
 }
+
+static double now(void) { return clock_s(CLOCK_MONOTONIC); }
+/* CPU seconds of all threads: on a shared machine, unlike wall time, it leaves out the
+ * time this process waited for a core (with 1 thread it is the work done). */
+static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
 
 static int cmp(const void *a, const void *b)
 {
@@ -41,16 +46,18 @@ int main(int argc, char **argv)
     size_t nx = (size_t)B * T * F, ny = (size_t)B * T * H;
     float *x = malloc(nx * sizeof(float)), *dy = malloc(ny * sizeof(float));
     double *fwd = malloc((size_t)iters * sizeof(double)), *tot = malloc((size_t)iters * sizeof(double));
+    double *ctot = malloc((size_t)iters * sizeof(double));
     for (size_t i = 0; i < nx; i++) x[i] = 2.0f * sn_rng_uniform(1, 7, 0, 0, i) - 1.0f;
     for (size_t i = 0; i < ny; i++) dy[i] = 2.0f * sn_rng_uniform(1, 7, 1, 0, i) - 1.0f;
     for (int it = 0; it < warmup + iters; it++) {
-        double t0 = now();
+        double c0 = cpu(), t0 = now();
         if (sn_lstm_forward_seq(l, x, B, T, NULL, NULL, NULL)) { fprintf(stderr, "%s\n", sn_error_message()); return 1; }
         double t1 = now();
         sn_params_zero_grad(&p);
         if (sn_lstm_backward_seq(l, dy, NULL, NULL, NULL, NULL)) { fprintf(stderr, "%s\n", sn_error_message()); return 1; }
-        double t2 = now();
+        double t2 = now(), c2 = cpu();
         if (it >= warmup) {
+            ctot[it - warmup] = c2 - c0;
             fwd[it - warmup] = t1 - t0;
             tot[it - warmup] = t2 - t0;
         }
@@ -59,12 +66,13 @@ int main(int argc, char **argv)
     for (int i = 0; i < iters; i++) mean += tot[i] / iters;
     qsort(fwd, (size_t)iters, sizeof(double), cmp);
     qsort(tot, (size_t)iters, sizeof(double), cmp);
+    qsort(ctot, (size_t)iters, sizeof(double), cmp);
     double flop = 3.0 * 2.0 * B * T * 4.0 * H * (F + H) + (L - 1) * 3.0 * 2.0 * B * T * 4.0 * H * (2.0 * H);
     printf("shardnet LSTM(%d,%d) layers %d B=%d T=%d threads %d: fwd %.2f ms, fwd+bwd %.2f ms median "
-           "(mean %.2f, min %.2f) over %d iters; %.1f GFLOP/s on the gate matmuls\n",
+           "(mean %.2f, min %.2f) over %d iters; %.1f GFLOP/s on the gate matmuls; cpu %.2f ms median\n",
            F, H, L, B, T, threads, 1e3 * fwd[iters / 2], 1e3 * tot[iters / 2], 1e3 * mean, 1e3 * tot[0], iters,
-           flop / tot[iters / 2] / 1e9);
-    free(x); free(dy); free(fwd); free(tot);
+           flop / tot[iters / 2] / 1e9, 1e3 * ctot[iters / 2]);
+    free(x); free(dy); free(fwd); free(tot); free(ctot);
     sn_layer_free(l);
     sn_params_free(&p);
     return 0;

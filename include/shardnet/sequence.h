@@ -96,5 +96,11 @@ int sn_masked_nll_forward(double *loss_sum, int *count, const float *logp, const
                           const int *lengths, int ignore_index, int B, int T, int V);
 int sn_masked_nll_backward(float *dlogp, const int *target, const int *lengths, int ignore_index,
                            int B, int T, int V, float scale);
+/* Both backwards at once for n rows that all count (packed tokens): dx (n, V), the
+ * gradient of scale * sum_r -logp[r, target[r]] with respect to the input of the
+ * LogSoftMax that produced logp (n, V): scale * (exp(logp) - onehot(target)). The same
+ * bits as sn_masked_nll_backward followed by the LogSoftMax backward, in one pass and
+ * without the (n, V) one-hot gradient. */
+int sn_log_softmax_nll_backward(float *dx, const float *logp, const int *target, int n, int V, float scale);
 
 #endif

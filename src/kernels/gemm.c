@@ -7,7 +7,8 @@
  * threads). sn_gemm therefore cuts C into tiles whose shape depends on M and N only,
  * never on the thread count, and runs one single-threaded BLAS call per tile inside an
  * OpenMP loop (the OpenMP build of OpenBLAS stays on one thread inside a parallel region).
- * K is never split, so no partial sums are combined. Must not call BLAS from anywhere else.
+ * K is never split, so no partial sums are combined. Inside an enclosing parallel region
+ * (at any thread count) there is one untiled call. Must not call BLAS from anywhere else.
  */
 #include <cblas.h>
 #include <strings.h>
@@ -28,9 +29,17 @@ void sn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc)
 {
     if (M <= 0 || N <= 0) return;
+    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
+    /* Called inside a parallel region (Conv2d runs one sample per thread), the tiles would
+     * run one after another on this thread, each re-packing the shared operand: one call
+     * instead. omp_get_level counts inactive regions too (a team of one), so the choice
+     * does not depend on the thread count. */
+    if (omp_get_level() > 0) {
+        cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        return;
+    }
     int split_m = M > N, len = split_m ? M : N, tw = tile_width(len);
     int ntiles = (len + tw - 1) / tw;
-    const CBLAS_TRANSPOSE ta = trans_a ? CblasTrans : CblasNoTrans, tb = trans_b ? CblasTrans : CblasNoTrans;
     /* always inside a parallel region, even for one tile: OpenBLAS then runs one thread */
     #pragma omp parallel for schedule(static)
     for (int t = 0; t < ntiles; t++) {

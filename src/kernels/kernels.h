@@ -5,7 +5,9 @@
  * Determinism: every kernel here gives the same bits whatever the OpenMP thread count:
  * work is split over independent outputs (rows, samples, channels), never over a sum.
  * GEMMs go to single-threaded OpenBLAS calls on output tiles whose shape depends on the
- * matrix sizes only (OpenBLAS's own threading gave thread-count-dependent bits).
+ * matrix sizes only (OpenBLAS's own threading gave thread-count-dependent bits);
+ * sn_gemm_packed shares 32-column panels among the threads and sums each element in k
+ * order.
  */
 #ifndef SHARDNET_KERNELS_H
 #define SHARDNET_KERNELS_H
@@ -14,6 +16,13 @@
 /* Row-major C (M,N) = alpha * op(A) op(B) + beta * C; op(A) (M,K), op(B) (K,N). */
 void sn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
              const float *A, int lda, const float *B, int ldb, float beta, float *C, int ldc);
+
+/* GEMM with a pre-packed right-hand side, for few rows and many calls (gemm_packed.c).
+ * sn_gemm_pack_b packs op(B) (K,N) (op(B) = B^T when trans_b) into P, which holds
+ * sn_gemm_packed_floats(N, K) floats; then C (M,N) = A (M,K) op(B) + beta * C. */
+size_t sn_gemm_packed_floats(int N, int K);
+void sn_gemm_pack_b(float *P, int trans_b, int N, int K, const float *B, int ldb);
+void sn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P, float beta, float *C, int ldc);
 
 /* Unfolds one sample x (C,H,W) into columns: col[(c*K+ki)*K+kj, oh*OW+ow] at row stride ldc
  * (ldc >= OH*OW lets the samples of a batch sit side by side). Padding reads as zero. */

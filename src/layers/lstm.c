@@ -9,6 +9,11 @@
  *   forward   G = X W_ih^T + b (all steps, one GEMM), then per step G_t += h_{t-1} W_hh^T
  *   backward  per step dh += dG_{t+1} W_hh; after the loop dW_ih += dG^T X,
  *             dW_hh += dG^T [h_{-1} .. h_{T-2}], dX = dG W_ih (three GEMMs)
+ * The per-step products have only B rows: W_hh is packed once per forward (as W_hh^T) and
+ * once per backward (as W_hh) for sn_gemm_packed, instead of being re-packed by OpenBLAS
+ * at every step. The input products G = X W_ih^T and dX = dG W_ih go through the same
+ * kernel (faster than the tiled OpenBLAS calls for these shapes); the weight gradients,
+ * with a transposed left operand, stay with sn_gemm.
  * hs keeps T+1 slots per layer (slot 0 = h0) so the shifted hidden states of the dW_hh
  * GEMM are one contiguous matrix.
  * Variable lengths, in any order: a row is active at step t iff t < length. Inactive rows
@@ -47,6 +52,7 @@ typedef struct {
     float        *hn, *cn;     /* (L, B, H) final states */
     float        *step_g;      /* (B, 4H) gates of one decoding step */
     float        *step_tc;     /* (B, H) its tanh(c) */
+    float        *wpack;       /* one weight matrix of one level, packed for sn_gemm_packed */
     int          *len;         /* (max_batch) lengths of the last forward */
     int           B, T;        /* of the last forward */
     int           fwd_done;
@@ -98,11 +104,13 @@ static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int
     int H = m->H, H4 = 4 * m->H;
     size_t BH = (size_t)B * H;
     fill_bias(v->gates, v, T * B, H4);
-    sn_gemm(0, 1, T * B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, v->gates, H4);
+    sn_gemm_pack_b(m->wpack, 1, H4, v->in, v->w_ih, v->in);
+    sn_gemm_packed(T * B, H4, v->in, X, v->in, m->wpack, 1.0f, v->gates, H4);
+    if (T > 1 || !zero_h0) sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
     for (int t = 0; t < T; t++) {
         float *Gt = v->gates + (size_t)t * B * H4;
         const float *hprev = v->hs + (size_t)t * BH;
-        if (t > 0 || !zero_h0) sn_gemm(0, 1, B, H4, H, 1.0f, hprev, H, v->w_hh, H, 1.0f, Gt, H4);
+        if (t > 0 || !zero_h0) sn_gemm_packed(B, H4, H, hprev, H, m->wpack, 1.0f, Gt, H4);
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
         float *ct = v->cs + (size_t)t * BH, *tct = v->tcs + (size_t)t * BH;
         float *ht = v->hs + (size_t)(t + 1) * BH;
@@ -163,10 +171,11 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
 {
     int B = m->B, T = m->T, H = m->H, H4 = 4 * m->H;
     size_t BH = (size_t)B * H;
+    if (T > 1 || dh0) sn_gemm_pack_b(m->wpack, 0, H, H4, v->w_hh, H);
     for (int t = T - 1; t >= 0; t--) {
         float *dGt = m->dg + (size_t)t * B * H4;
         if (t < T - 1)   /* the gradient that reaches h_t through step t+1's W_hh */
-            sn_gemm(0, 0, B, H, H4, 1.0f, dGt + (size_t)B * H4, H4, v->w_hh, H, 0.0f, m->dh_rec, H);
+            sn_gemm_packed(B, H, H4, dGt + (size_t)B * H4, H4, m->wpack, 0.0f, m->dh_rec, H);
         const float *Gt = v->gates + (size_t)t * B * H4;
         const float *tct = v->tcs + (size_t)t * BH;
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
@@ -197,16 +206,23 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
             }
         }
     }
-    if (dh0) sn_gemm(0, 0, B, H, H4, 1.0f, m->dg, H4, v->w_hh, H, 0.0f, dh0, H);
+    if (dh0) sn_gemm_packed(B, H, H4, m->dg, H4, m->wpack, 0.0f, dh0, H);
     if (dc0) memcpy(dc0, m->dc, BH * sizeof(float));
-    /* Bias gradients: a column sum over T*B rows, in row order per column. */
-    int rows = T * B;
+    /* Bias gradients: a column sum over T*B rows, in row order per column. Blocks of 64
+     * columns walk the rows together (a column at a time strode 16 KB per row). */
+    int rows = T * B, nblk = (H4 + 63) / 64;
     #pragma omp parallel for schedule(static)
-    for (int j = 0; j < H4; j++) {
-        double s = 0.0;
-        for (int r = 0; r < rows; r++) s += m->dg[(size_t)r * H4 + j];
-        v->db_ih[j] += (float)s;
-        v->db_hh[j] += (float)s;
+    for (int jb = 0; jb < nblk; jb++) {
+        int j0 = jb * 64, nj = H4 - j0 < 64 ? H4 - j0 : 64;
+        double s[64] = {0};
+        for (int r = 0; r < rows; r++) {
+            const float *d = m->dg + (size_t)r * H4 + j0;
+            for (int j = 0; j < nj; j++) s[j] += d[j];
+        }
+        for (int j = 0; j < nj; j++) {
+            v->db_ih[j0 + j] += (float)s[j];
+            v->db_hh[j0 + j] += (float)s[j];
+        }
     }
     sn_gemm(1, 0, H4, H, rows, 1.0f, m->dg, H4, v->hs, H, 1.0f, v->dw_hh, H);
 }
@@ -231,7 +247,8 @@ int sn_lstm_backward_seq(sn_layer_t *l, const float *dy, const float *dh_n, cons
         sn_gemm(1, 0, H4, v->in, T * B, 1.0f, m->dg, H4, X, v->in, 1.0f, v->dw_ih, v->in);
         if (k == 0 && !l->need_grad_input) break;
         float *dX = m->dbuf[(m->L - k) & 1];   /* never the buffer dY points into */
-        sn_gemm(0, 0, T * B, v->in, H4, 1.0f, m->dg, H4, v->w_ih, v->in, 0.0f, dX, v->in);
+        sn_gemm_pack_b(m->wpack, 0, v->in, H4, v->w_ih, v->in);
+        sn_gemm_packed(T * B, v->in, H4, m->dg, H4, m->wpack, 0.0f, dX, v->in);
         dY = dX;
     }
     if (l->need_grad_input) sn_channels_to_batch(l->grad_input, dY, B, T, m->F, NULL);
@@ -254,8 +271,10 @@ int sn_lstm_step(sn_layer_t *l, const float *x, float *h, float *c, int B)
         float *hk = h + k * BH, *ck = c + k * BH;
         /* the same operations in the same order as level_forward */
         fill_bias(m->step_g, v, B, H4);
-        sn_gemm(0, 1, B, H4, v->in, 1.0f, X, v->in, v->w_ih, v->in, 1.0f, m->step_g, H4);
-        sn_gemm(0, 1, B, H4, H, 1.0f, hk, H, v->w_hh, H, 1.0f, m->step_g, H4);
+        sn_gemm_pack_b(m->wpack, 1, H4, v->in, v->w_ih, v->in);
+        sn_gemm_packed(B, H4, v->in, X, v->in, m->wpack, 1.0f, m->step_g, H4);
+        sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
+        sn_gemm_packed(B, H4, H, hk, H, m->wpack, 1.0f, m->step_g, H4);
         #pragma omp parallel for schedule(static)
         for (int b = 0; b < B; b++) {
             size_t o = (size_t)b * H;
@@ -321,6 +340,7 @@ static void lstm_destroy(sn_layer_t *l)
     sn_free(m->cn);
     sn_free(m->step_g);
     sn_free(m->step_tc);
+    sn_free(m->wpack);
     free(m->len);
 }
 
@@ -383,6 +403,13 @@ sn_layer_t *sn_lstm_new(sn_params_t *params, const char *name, int input_size, i
     LSTM_ALLOC(m->cn, BH * num_layers, "LSTM final c");
     LSTM_ALLOC(m->step_g, (size_t)max_batch * H4, "LSTM step gates");
     LSTM_ALLOC(m->step_tc, BH, "LSTM step tanh(c)");
+    size_t pk = 0;   /* the largest of W_hh^T, W_hh, W_ih^T, W_ih packed, over the levels */
+    for (int k = 0; k < num_layers; k++) {
+        size_t sz[4] = {sn_gemm_packed_floats(H4, H), sn_gemm_packed_floats(H, H4),
+                        sn_gemm_packed_floats(H4, m->lv[k].in), sn_gemm_packed_floats(m->lv[k].in, H4)};
+        for (int i = 0; i < 4; i++) pk = sz[i] > pk ? sz[i] : pk;
+    }
+    LSTM_ALLOC(m->wpack, pk, "LSTM packed weights");
     return &m->base;
 fail:
     sn_layer_free(&m->base);

@@ -3,9 +3,12 @@
  * only real tokens: t < lengths[b] and target != ignore_index. This is the captioning
  * loss: cross-entropy on packed sequences / F.nll_loss(ignore_index=<pad>).
  * The loss is summed in double in row order; the gradient is of scale * sum.
+ * sn_log_softmax_nll_backward fuses this backward with LogSoftMax's for packed rows.
  * Must not: read targets at masked positions (they may be any padding value).
  */
+#include <math.h>
 #include <string.h>
+#include "shardnet/layer.h"
 #include "shardnet/error.h"
 #include "shardnet/sequence.h"
 
@@ -59,5 +62,28 @@ int sn_masked_nll_backward(float *dlogp, const int *target, const int *lengths, 
                 size_t r = (size_t)b * T + t;
                 dlogp[r * V + target[r]] = -scale;
             }
+    return SN_OK;
+}
+
+int sn_log_softmax_nll_backward(float *dx, const float *logp, const int *target, int n, int V, float scale)
+{
+    if (n < 1 || V < 1) return SN_FAIL(SN_EINVAL, "log-softmax NLL: shape (%d, %d)", n, V);
+    for (int r = 0; r < n; r++)
+        if (target[r] < 0 || target[r] >= V)
+            return SN_FAIL(SN_ERANGE, "log-softmax NLL: target %d of row %d outside 0..%d", target[r], r, V - 1);
+    /* LogSoftMax backward: dx = g - exp(y) * sum(g); here g = -scale at the target and 0
+     * elsewhere, so sum(g) = -scale (its double sum is exact). Written as the same
+     * expression so that it rounds the same way. */
+    float s = -scale;
+    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH(8 * (size_t)n * V))
+    for (int r = 0; r < n; r++) {
+        const float *y = logp + (size_t)r * V;
+        float *d = dx + (size_t)r * V;
+        int t = target[r];
+        for (int i = 0; i < V; i++) {
+            float g = i == t ? -scale : 0.0f;
+            d[i] = g - expf(y[i]) * s;
+        }
+    }
     return SN_OK;
 }

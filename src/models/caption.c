@@ -270,9 +270,9 @@ int sn_caption_backward(sn_caption_model_t *m, float scale)
 {
     if (!m->fwd_valid) return SN_FAIL(SN_EINVAL, "caption model: backward without a forward before it");
     int B = m->B, T = m->T, n = m->ntok, E = m->embed, H = m->hidden, V = m->vocab;
-    SN_TRY(sn_masked_nll_backward(m->dlogp, m->target, NULL, -1, 1, n, V, scale));
-    SN_TRY(sn_layer_backward(m->log_softmax, &m->ctx, m->linear->output, m->dlogp, n));
-    SN_TRY(sn_layer_backward(m->linear, &m->ctx, m->hp, m->log_softmax->grad_input, n));
+    /* NLL and LogSoftMax backward in one pass: dlogp is the gradient of the logits */
+    SN_TRY(sn_log_softmax_nll_backward(m->dlogp, m->log_softmax->output, m->target, n, V, scale));
+    SN_TRY(sn_layer_backward(m->linear, &m->ctx, m->hp, m->dlogp, n));
     /* unpack: the gradient of the LSTM output, zero at padding */
     memset(m->dy, 0, (size_t)B * T * H * sizeof(float));
     const float *dh = m->linear->grad_input;

@@ -1,0 +1,122 @@
+/*
+ * gemm_packed.c: GEMM with few rows against a right-hand matrix packed once and used many
+ * times: the per-step recurrent products of the LSTM, C (B, 4H) += h (B, H) W_hh^T and
+ * dh (B, H) = dG (B, 4H) W_hh, with B = 32 rows and 20+ steps per weight matrix.
+ *
+ * Why not sn_gemm: with M = 32 rows, OpenBLAS re-packs the whole 4 MB weight matrix on
+ * every call (and sn_gemm's 16 output tiles re-pack the left-hand side 16 times), so
+ * those calls ran at a third of the big GEMMs' speed. Here op(B) is packed once into
+ * panels of 32 columns, P[panel][k][32], and a register-blocked kernel (up to 8 rows x
+ * 32 columns of accumulators) streams each panel from cache.
+ *
+ * Determinism: each element of C is one dot product summed in k order by one kernel
+ * call; threads split the panels, never k, so the bits do not depend on the thread count.
+ * Written with GCC vector extensions: -march=native turns them into AVX-512 (or AVX2)
+ * fused multiply-adds, and any other target still compiles.
+ * Must not: allocate, call BLAS, or split a sum over k.
+ */
+#include <string.h>
+#include "kernels/kernels.h"
+
+enum { PK_NR = 32, PK_MR = 8 };
+
+typedef float pk_v16 __attribute__((vector_size(64)));
+
+/* unaligned loads and stores; macros, as vector arguments would change the ABI on
+ * targets without 512-bit registers (-Wpsabi) */
+#define PK_LOAD(v, p)  memcpy(&(v), (p), sizeof(pk_v16))
+#define PK_STORE(p, v) memcpy((p), &(v), sizeof(pk_v16))
+
+size_t sn_gemm_packed_floats(int N, int K)
+{
+    return (size_t)((N + PK_NR - 1) / PK_NR) * PK_NR * (size_t)K;
+}
+
+void sn_gemm_pack_b(float *P, int trans_b, int N, int K, const float *Bm, int ldb)
+{
+    int npanels = (N + PK_NR - 1) / PK_NR;
+    #pragma omp parallel for schedule(static)
+    for (int p = 0; p < npanels; p++) {
+        float *Pp = P + (size_t)p * K * PK_NR;
+        int n0 = p * PK_NR, nn = N - n0 < PK_NR ? N - n0 : PK_NR;
+        if (!trans_b) {   /* op(B)(k, n) = Bm[k, n]: 32 contiguous floats per k */
+            for (int k = 0; k < K; k++) {
+                float *dst = Pp + (size_t)k * PK_NR;
+                memcpy(dst, Bm + (size_t)k * ldb + n0, (size_t)nn * sizeof(float));
+                for (int j = nn; j < PK_NR; j++) dst[j] = 0.0f;
+            }
+        } else {          /* op(B)(k, n) = Bm[n, k]: a transpose, in blocks of 64 k that stay in L1 */
+            for (int k0 = 0; k0 < K; k0 += 64) {
+                int k1 = K - k0 < 64 ? K : k0 + 64;
+                for (int j = 0; j < PK_NR; j++) {
+                    const float *src = Bm + (size_t)(n0 + (j < nn ? j : 0)) * ldb;
+                    for (int k = k0; k < k1; k++) Pp[(size_t)k * PK_NR + j] = j < nn ? src[k] : 0.0f;
+                }
+            }
+        }
+    }
+}
+
+/* MR rows of A against one panel: C[0..MR, 0..nn) = A Pp + beta C. MR is a constant at
+ * every call site, so the accumulators stay in registers. */
+static inline __attribute__((always_inline)) void pk_kernel(const int MR, int K, const float *A, int lda,
+                                                             const float *Pp, float beta, float *C, int ldc,
+                                                             int nn)
+{
+    pk_v16 acc0[PK_MR], acc1[PK_MR];
+    for (int i = 0; i < MR; i++) acc0[i] = acc1[i] = (pk_v16){0};
+    for (int k = 0; k < K; k++) {
+        pk_v16 b0, b1;
+        PK_LOAD(b0, Pp + (size_t)k * PK_NR);
+        PK_LOAD(b1, Pp + (size_t)k * PK_NR + 16);
+        for (int i = 0; i < MR; i++) {
+            float a = A[(size_t)i * lda + k];
+            acc0[i] += a * b0;
+            acc1[i] += a * b1;
+        }
+    }
+    for (int i = 0; i < MR; i++) {
+        float *c = C + (size_t)i * ldc;
+        if (nn == PK_NR) {
+            if (beta != 0.0f) {
+                pk_v16 c0, c1;
+                PK_LOAD(c0, c);
+                PK_LOAD(c1, c + 16);
+                acc0[i] += beta * c0;
+                acc1[i] += beta * c1;
+            }
+            PK_STORE(c, acc0[i]);
+            PK_STORE(c + 16, acc1[i]);
+        } else {
+            float t[PK_NR];
+            PK_STORE(t, acc0[i]);
+            PK_STORE(t + 16, acc1[i]);
+            for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? t[j] : t[j] + beta * c[j];
+        }
+    }
+}
+
+void sn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P, float beta, float *C, int ldc)
+{
+    if (M <= 0 || N <= 0) return;
+    int npanels = (N + PK_NR - 1) / PK_NR;
+    #pragma omp parallel for schedule(static)
+    for (int p = 0; p < npanels; p++) {
+        const float *Pp = P + (size_t)p * K * PK_NR;
+        int n0 = p * PK_NR, nn = N - n0 < PK_NR ? N - n0 : PK_NR;
+        for (int m0 = 0; m0 < M; m0 += PK_MR) {
+            const float *Am = A + (size_t)m0 * lda;
+            float *Cm = C + (size_t)m0 * ldc + n0;
+            switch (M - m0 < PK_MR ? M - m0 : PK_MR) {
+            case 8: pk_kernel(8, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            case 7: pk_kernel(7, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            case 6: pk_kernel(6, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            case 5: pk_kernel(5, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            case 4: pk_kernel(4, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            case 3: pk_kernel(3, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            case 2: pk_kernel(2, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            default: pk_kernel(1, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+            }
+        }
+    }
+}
