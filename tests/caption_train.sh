@@ -22,7 +22,7 @@ coco=$data/coco-mini
 fail() { echo "FAIL: $*"; exit 1; }
 run() { local np=$1 log=$2; shift 2
   "$mpiexec" -np "$np" --oversubscribe "$sn" train --model caption --data train.h5 --progress none \
-    --threads 1 --check-every 1 "$@" > "$log" 2>&1 || { cat "$log"; fail "run with $np ranks: $*"; }
+    --threads 1 --check-every 1 --stall-timeout 300 "$@" > "$log" 2>&1 || { cat "$log"; fail "run with $np ranks: $*"; }
   grep -q "identical on all $np ranks" "$log" || { cat "$log"; fail "no identity check in $log"; }
 }
 
