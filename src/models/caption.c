@@ -37,7 +37,7 @@ static int build_small_body(sn_caption_model_t *m, sn_layer_t *body)
     for (int k = 0; k < ENC_BLOCKS; k++) {
         int OC = enc_channels[k], OS = (S + 2 - 3) / 2 + 1;   /* 3x3, stride 2, pad 1 */
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k);
-        SN_TRY(add_layer(body, sn_conv2d_new(p, name, C, S, S, OC, 3, 2, 1, B)));
+        SN_TRY(add_layer(body, sn_conv2d_new_opts(p, name, C, S, S, OC, 3, 2, 1, SN_CONV_BATCHED, B)));
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 1);
         SN_TRY(add_layer(body, sn_batchnorm2d_new(p, name, OC, OS, OS, 0.9f, B)));
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 2);
