@@ -28,7 +28,7 @@
 #include <jpeglib.h>
 #include <jerror.h>
 #include <png.h>
-#if defined(__AVX2__)
+#if defined(__SSE2__)
 #include <immintrin.h>
 #endif
 #include "shardnet/error.h"
@@ -146,6 +146,7 @@ typedef struct dp_resampler {
     int         in_w, in_h, out_w, out_h, C;
     int         do_h, do_v;
     dp_kernel_t kh, kv;
+    uint8_t    *stage;      /* (DP_BLOCK, in_w * C) rows as received, until the block is full */
     dp_v8u     *block;      /* (in_w * C) transposed samples of up to DP_BLOCK rows */
     int         block_rows; /* rows gathered in block */
     uint8_t    *hrows;      /* (DP_BLOCK, out_w * C) block output when there is no vertical pass */
@@ -162,6 +163,7 @@ static void dp_resampler_free(dp_resampler_t *r)
 {
     dp_kernel_free(&r->kh);
     dp_kernel_free(&r->kv);
+    free(r->stage);
     free(r->block);
     free(r->hrows);
     free(r->ring);
@@ -187,8 +189,10 @@ static int dp_resampler_init(dp_resampler_t *r, int in_w, int in_h, int C, int o
         /* zeroed: lanes of a partial last block are read (and ignored) */
         r->block = rc ? NULL : aligned_alloc(sizeof(dp_v8u), bytes);
         if (r->block) memset(r->block, 0, bytes);
+        r->stage = rc ? NULL : calloc(DP_BLOCK, (size_t)in_w * C);
         r->hrows = rc ? NULL : malloc(DP_BLOCK * len);
-        if (!rc && (!r->block || !r->hrows)) rc = SN_FAIL(SN_ENOMEM, "cannot allocate %d resampling rows", DP_BLOCK);
+        if (!rc && (!r->block || !r->stage || !r->hrows))
+            rc = SN_FAIL(SN_ENOMEM, "cannot allocate %d resampling rows", DP_BLOCK);
     }
     if (!rc && r->do_v) {
         rc = dp_kernel_build(&r->kv, in_h, out_h);
@@ -302,9 +306,36 @@ static void dp_drain(dp_resampler_t *r)
         dp_vpass(r, r->rows_out);
 }
 
+/* Transposes DP_BLOCK staged rows into one DP_BLOCK-lane vector per sample, 8 samples at
+ * a time with byte / word / dword interleaves (a byte-at-a-time scatter with stride 8 cost
+ * as much as the horizontal pass). Lanes past the rows received hold stale or zero bytes
+ * that the pass computes and never stores.
+ * block (n) of DP_BLOCK lanes, stage (DP_BLOCK, n). */
+static void dp_transpose_block(dp_v8u *restrict block, const uint8_t *restrict stage, size_t n)
+{
+    size_t j = 0;
+#if defined(__SSE2__)
+    for (; j + 8 <= n; j += 8) {
+        __m128i r[DP_BLOCK];
+        for (int l = 0; l < DP_BLOCK; l++) r[l] = _mm_loadl_epi64((const __m128i *)(stage + l * n + j));
+        __m128i a0 = _mm_unpacklo_epi8(r[0], r[1]), a1 = _mm_unpacklo_epi8(r[2], r[3]);
+        __m128i a2 = _mm_unpacklo_epi8(r[4], r[5]), a3 = _mm_unpacklo_epi8(r[6], r[7]);
+        __m128i b0 = _mm_unpacklo_epi16(a0, a1), b1 = _mm_unpackhi_epi16(a0, a1);
+        __m128i b2 = _mm_unpacklo_epi16(a2, a3), b3 = _mm_unpackhi_epi16(a2, a3);
+        _mm_storeu_si128((__m128i *)(block + j + 0), _mm_unpacklo_epi32(b0, b2));
+        _mm_storeu_si128((__m128i *)(block + j + 2), _mm_unpackhi_epi32(b0, b2));
+        _mm_storeu_si128((__m128i *)(block + j + 4), _mm_unpacklo_epi32(b1, b3));
+        _mm_storeu_si128((__m128i *)(block + j + 6), _mm_unpackhi_epi32(b1, b3));
+    }
+#endif
+    for (; j < n; j++)
+        for (int l = 0; l < DP_BLOCK; l++) block[j][l] = stage[l * n + j];
+}
+
 static void dp_flush_block(dp_resampler_t *r)
 {
     if (r->block_rows == 0) return;
+    dp_transpose_block(r->block, r->stage, (size_t)r->in_w * r->C);
     uint8_t *dest[DP_BLOCK];
     size_t len = (size_t)r->out_w * r->C;
     for (int j = 0; j < r->block_rows; j++)
@@ -339,8 +370,7 @@ static void dp_resampler_push(dp_resampler_t *r, const uint8_t *row)
     }
     const int lane = r->block_rows++;
     const size_t n = (size_t)r->in_w * r->C;
-    uint8_t *restrict col = (uint8_t *)r->block + lane;
-    for (size_t j = 0; j < n; j++) col[j * DP_BLOCK] = row[j];
+    memcpy(r->stage + lane * n, row, n);
     if (r->block_rows == DP_BLOCK) dp_flush_block(r);
 }
 
