@@ -152,7 +152,7 @@ typedef struct dp_resampler {
     uint8_t    *hrows;      /* (DP_BLOCK, out_w * C) block output when there is no vertical pass */
     uint8_t    *ring;       /* (ring_rows, out_w * C) rows after the horizontal pass */
     int         ring_rows;
-    int32_t    *acc;        /* (out_w * C) vertical sums */
+    const uint8_t **vsrc;   /* (kv.ksize) ring rows of the output row being computed */
     uint8_t    *row_out;    /* (out_w * C) one finished row */
     int         rows_pushed, rows_in, rows_out; /* rows received, through the h pass, emitted */
     uint8_t    *dst;        /* the caller's output image */
@@ -167,7 +167,7 @@ static void dp_resampler_free(dp_resampler_t *r)
     free(r->block);
     free(r->hrows);
     free(r->ring);
-    free(r->acc);
+    free(r->vsrc);
     free(r->row_out);
     memset(r, 0, sizeof *r);
 }
@@ -198,9 +198,9 @@ static int dp_resampler_init(dp_resampler_t *r, int in_w, int in_h, int C, int o
         rc = dp_kernel_build(&r->kv, in_h, out_h);
         r->ring_rows = r->kv.ksize + DP_BLOCK;
         r->ring = rc ? NULL : malloc((size_t)r->ring_rows * len);
-        r->acc = rc ? NULL : malloc(len * sizeof *r->acc);
+        r->vsrc = rc ? NULL : malloc((size_t)r->kv.ksize * sizeof *r->vsrc);
         r->row_out = rc ? NULL : malloc(len);
-        if (!rc && (!r->ring || !r->acc || !r->row_out))
+        if (!rc && (!r->ring || !r->vsrc || !r->row_out))
             rc = SN_FAIL(SN_ENOMEM, "cannot allocate a %d-row resampling ring", r->ring_rows);
     }
     if (rc) dp_resampler_free(r);
@@ -282,21 +282,37 @@ static void dp_emit(dp_resampler_t *r, int y, const uint8_t *row)
     r->rows_out++;
 }
 
-/* Vertical pass for output row y from the ring. */
+/* Zero-extends 8 bytes at any alignment to 8 int32 lanes. */
+static inline dp_v8i dp_widen_u(const uint8_t *p)
+{
+    dp_v8u v;
+    memcpy(&v, p, sizeof v);
+    return dp_widen(&v);
+}
+
+/* Vertical pass for output row y from the ring: DP_BLOCK samples at a time, the sum kept
+ * in registers over all taps (not stored and reloaded once per tap). */
 static void dp_vpass(dp_resampler_t *r, int y)
 {
     const size_t len = (size_t)r->out_w * r->C;
     const int32_t *c = r->kv.coef + (size_t)y * r->kv.ksize;
     const int first = r->kv.first[y], n = r->kv.count[y];
-    int32_t *restrict acc = r->acc;
-    for (size_t j = 0; j < len; j++) acc[j] = 1 << (DP_PRECISION_BITS - 1);
-    for (int i = 0; i < n; i++) {
-        const uint8_t *restrict src = r->ring + (size_t)((first + i) % r->ring_rows) * len;
-        const int32_t ci = c[i];
-        for (size_t j = 0; j < len; j++) acc[j] += src[j] * ci;
+    const int32_t half = 1 << (DP_PRECISION_BITS - 1);
+    for (int i = 0; i < n; i++) r->vsrc[i] = r->ring + (size_t)((first + i) % r->ring_rows) * len;
+    uint8_t *restrict out = r->row_out;
+    size_t j = 0;
+    for (; j + DP_BLOCK <= len; j += DP_BLOCK) {
+        dp_v8i a = (dp_v8i){0} + half;
+        for (int i = 0; i < n; i++) a += dp_widen_u(r->vsrc[i] + j) * c[i];
+        a = dp_clip8v(a);
+        for (int l = 0; l < DP_BLOCK; l++) out[j + l] = (uint8_t)a[l];
     }
-    for (size_t j = 0; j < len; j++) r->row_out[j] = dp_clip8(acc[j]);
-    dp_emit(r, y, r->row_out);
+    for (; j < len; j++) {
+        int32_t a = half;
+        for (int i = 0; i < n; i++) a += r->vsrc[i][j] * c[i];
+        out[j] = dp_clip8(a);
+    }
+    dp_emit(r, y, out);
 }
 
 /* Emits every output row whose vertical window is complete. */
