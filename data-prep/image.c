@@ -25,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
+#include <sys/stat.h>
 #include <jpeglib.h>
 #include <jerror.h>
 #include <png.h>
@@ -467,6 +468,7 @@ typedef struct dp_decode {
     char                          png_msg[256];
     uint8_t                      *row;     /* one decoded row (or the whole interlaced PNG) */
     uint8_t                      *rgb;     /* one converted row */
+    uint8_t                      *data;    /* the whole JPEG file, when decoding one */
     char                          iobuf[1 << 16]; /* stdio buffer: libjpeg reads 4 KiB at a time */
     dp_resampler_t                rs;
     int                           rs_live;
@@ -487,6 +489,21 @@ static void dp_cmyk_to_rgb(uint8_t *rgb, const uint8_t *cmyk, int w)
     }
 }
 
+/* Reads the rest of d->fp into d->data (malloc'ed), *size bytes. */
+static int dp_read_all(dp_decode_t *d, size_t *size)
+{
+    struct stat st;
+    if (fstat(fileno(d->fp), &st) != 0)
+        return SN_FAIL(SN_EIO, "%s: cannot stat: %s", d->path, strerror(errno));
+    if (st.st_size <= 0 || (uint64_t)st.st_size > SIZE_MAX / 2)
+        return SN_FAIL(SN_EFORMAT, "%s: JPEG of %lld bytes", d->path, (long long)st.st_size);
+    d->data = malloc((size_t)st.st_size);
+    if (!d->data) return SN_FAIL(SN_ENOMEM, "%s: cannot hold its %lld bytes", d->path, (long long)st.st_size);
+    *size = fread(d->data, 1, (size_t)st.st_size, d->fp);
+    if (ferror(d->fp)) return SN_FAIL(SN_EIO, "%s: cannot read: %s", d->path, strerror(errno));
+    return 0;
+}
+
 static int dp_decode_jpeg(dp_decode_t *d, int S, int fast_decode, uint8_t *dst, int layout,
                           dp_image_info_t *info)
 {
@@ -501,7 +518,16 @@ static int dp_decode_jpeg(dp_decode_t *d, int S, int fast_decode, uint8_t *dst, 
     }
     jpeg_create_decompress(ci);
     d->jpg_live = 1;
-    jpeg_stdio_src(ci, d->fp);
+    if (dst) {
+        /* The whole file in memory: libjpeg-turbo's fast Huffman path needs a full MCU's
+         * worth of bytes (up to 3 KiB for 4:2:0) in the source buffer, which a 4 KiB
+         * stdio source often lacks; from memory it decodes nearly every MCU on it. */
+        size_t size = 0;
+        SN_TRY(dp_read_all(d, &size));
+        jpeg_mem_src(ci, d->data, (unsigned long)size);
+    } else {
+        jpeg_stdio_src(ci, d->fp);
+    }
     jpeg_read_header(ci, TRUE);
     info->width = (int)ci->image_width;
     info->height = (int)ci->image_height;
@@ -659,6 +685,7 @@ done:
     if (d->rs_live) dp_resampler_free(&d->rs);
     free(d->row);
     free(d->rgb);
+    free(d->data);
     if (d->fp) fclose(d->fp);
     free(d);
     return rc;

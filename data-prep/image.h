@@ -5,8 +5,9 @@
  *
  * Every function is thread-safe and re-entrant: no global state except an atomic counter
  * that makes temporary file names unique, and per-call memory that is bounded by the
- * image's width and S (rows are streamed through the resampler, the whole decoded image
- * is never held, except for interlaced PNGs which libpng can only deliver whole).
+ * image's width and S plus, for a JPEG, its file size (the compressed file is read whole;
+ * rows are streamed through the resampler, the whole decoded image is never held, except
+ * for interlaced PNGs which libpng can only deliver whole).
  * Errors are returned as SN_E* codes; sn_error_message() then names the file and the
  * problem. Nothing here prints, exits or touches MPI.
  */
