@@ -54,7 +54,8 @@ typedef struct sn_caption_model {
     int          vocab, embed, hidden, layers, crop, max_batch, max_len;
     int          features;     /* F: the body's output per image */
     sn_params_t  params;
-    sn_layer_t  *body;         /* Sequential (3, crop, crop) -> (F) */
+    sn_layer_t  *body;         /* Sequential (3, crop, crop) -> (F); frozen: forward-only, built
+                                  for chunks of a few images */
     sn_layer_t  *head;         /* Sequential Linear(F, E) -> BatchNorm1d(E): the image embedding */
     sn_layer_t  *embedding;    /* decoder.embed, (max_batch, max_len) ids */
     sn_layer_t  *lstm;         /* decoder.lstm */
@@ -74,6 +75,7 @@ typedef struct sn_caption_model {
     float       *h, *c;        /* (layers, max_batch, H) greedy decoding state */
     int32_t     *pred;         /* (max_batch) greedy decoding tokens */
     int         *done;         /* (max_batch) */
+    float       *featbuf;      /* frozen encoder: (max_batch, F) body features, computed in chunks */
     /* the last forward, for backward */
     const float *images;       /* NULL when it started from body features */
     const float *feats;        /* (B, F) the head's input */

@@ -41,7 +41,10 @@ typedef struct sn_params {
     int              frozen;           /* while set, sn_params_add registers tensors as
                                           buffers: no optimizer state, not allreduced (their
                                           gradient pointers still point into the buffer part
-                                          of the gradient arena) */
+                                          of the gradient arena), and Conv2d / BatchNorm
+                                          built meanwhile are forward-only: no gradient
+                                          buffers (a frozen ResNet-152 at batch 32 needs
+                                          gigabytes less), backward fails */
 } sn_params_t;
 
 void sn_params_init(sn_params_t *p);

@@ -100,6 +100,7 @@ typedef struct {
     float *mean, *rstd;                     /* (C), of the last forward */
     double *red;                            /* (2C + 1) synchronised sums */
     double count;                           /* values per channel of the last forward's statistics */
+    int    forward_only;                    /* built with frozen parameters: no backward */
     int    used_batch_stats;
 } bn2d_t;
 
@@ -195,6 +196,8 @@ static int bn2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int 
 static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, const float *dy, int B)
 {
     bn2d_t *m = (bn2d_t *)l;
+    if (m->forward_only)
+        return SN_FAIL(SN_EINVAL, "BatchNorm '%s' was built forward-only (frozen parameters): no backward", l->name);
     int C = m->C, HW = m->HW;
     int sync = m->used_batch_stats && ctx && ctx->reduce_sum;
     double *sdy = m->red, *sdyx = m->red + C;
@@ -261,7 +264,8 @@ static sn_layer_t *bn_new(sn_params_t *params, const char *name, int ndim, const
     m->HW = HW;
     m->alpha = alpha;
     char pn[SN_PARAM_NAME_MAX];
-    if (sn_layer_setup(&m->base, &bn2d_ops, name, max_batch, ndim, shape, ndim, shape, 1, 1)) goto fail;
+    m->forward_only = params->frozen;   /* a frozen encoder's: no input gradient buffer */
+    if (sn_layer_setup(&m->base, &bn2d_ops, name, max_batch, ndim, shape, ndim, shape, 1, !m->forward_only)) goto fail;
     if (!(m->mean = sn_alloc((size_t)C * sizeof(float), "batch mean"))) goto fail;
     if (!(m->rstd = sn_alloc((size_t)C * sizeof(float), "batch rstd"))) goto fail;
     if (!(m->red = sn_alloc((2 * (size_t)C + 1) * sizeof(double), "batch statistics sums"))) goto fail;

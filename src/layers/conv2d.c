@@ -59,6 +59,7 @@ typedef struct {
     float *colb;              /* batched: (C*K*K, max_batch*OH*OW) columns of the whole batch */
     float *yb;                /* batched: (OC, max_batch*OH*OW) output / output gradient by channel */
     int    threads;           /* per-thread buffers allocated */
+    int    forward_only;      /* built with frozen parameters: no grad_input, no dw_part */
 } conv2d_t;
 
 /* Threads for a batch of B: never more than samples, buffers, or the current budget. */
@@ -185,6 +186,8 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
 {
     (void)ctx;
     conv2d_t *m = (conv2d_t *)l;
+    if (m->forward_only)
+        return SN_FAIL(SN_EINVAL, "Conv2d '%s' was built forward-only (frozen parameters): no backward", l->name);
     int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW, KK = m->K * m->K;
     int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
     if (m->own_b) memset(m->db, 0, (size_t)m->OC * sizeof(float));   /* scratch: nobody reads it */
@@ -305,8 +308,9 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
     m->C = C; m->H = H; m->W = W; m->OC = OC; m->K = K; m->S = stride; m->P = pad;
     m->OH = (H + 2 * pad - K) / stride + 1;
     m->OW = (W + 2 * pad - K) / stride + 1;
+    m->forward_only = params->frozen;   /* a frozen encoder's: no gradient buffers */
     if (sn_layer_setup(&m->base, &conv2d_ops, name, max_batch, 3, (int[]){C, H, W},
-                       3, (int[]){OC, m->OH, m->OW}, 1, 1)) goto fail;
+                       3, (int[]){OC, m->OH, m->OW}, 1, !m->forward_only)) goto fail;
     /* one buffer per thread that may run (the team is capped at m->threads) */
     m->threads = omp_get_max_threads() > omp_get_num_procs() ? omp_get_max_threads() : omp_get_num_procs();
     int unpadded = stride == 1 && pad == 0 && K > 1;
@@ -325,7 +329,7 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
         !(m->ywide = sn_alloc((size_t)m->threads * OC * m->NW * sizeof(float), "Conv2d wide output"))) goto fail;
     if (m->plan == PLAN_SHIFTED && !(m->wk = sn_alloc((size_t)OC * ckk * sizeof(float), "Conv2d weights by offset")))
         goto fail;
-    if (m->plan != PLAN_BATCHED &&
+    if (m->plan != PLAN_BATCHED && !m->forward_only &&
         !(m->dw_part = sn_alloc((size_t)max_batch * (OC * ckk + OC) * sizeof(float), "Conv2d partial gradients")))
         goto fail;
     char pn[SN_PARAM_NAME_MAX];

@@ -29,10 +29,10 @@ static const int enc_channels[ENC_BLOCKS] = {32, 64, 128, 256};
 static int add_layer(sn_layer_t *seq, sn_layer_t *l) { return sn_sequential_add(seq, l); }
 
 /* The small CNN body: (3, S, S) -> (256) */
-static int build_small_body(sn_caption_model_t *m, sn_layer_t *body)
+static int build_small_body(sn_caption_model_t *m, sn_layer_t *body, int B)
 {
     sn_params_t *p = &m->params;
-    int B = m->max_batch, C = 3, S = m->crop;
+    int C = 3, S = m->crop;
     char name[SN_LAYER_NAME_MAX];
     for (int k = 0; k < ENC_BLOCKS; k++) {
         int OC = enc_channels[k], OS = (S + 2 - 3) / 2 + 1;   /* 3x3, stride 2, pad 1 */
@@ -50,17 +50,23 @@ static int build_small_body(sn_caption_model_t *m, sn_layer_t *body)
     return SN_OK;
 }
 
+/* A frozen body runs in chunks of this many images: its activations are held for the
+ * chunk only (a ResNet-152 at 224 needs about 0.5 GB of them per image). */
+#define FROZEN_BODY_BATCH 4
+
 static int build_encoder(sn_caption_model_t *m)
 {
     sn_params_t *p = &m->params;
     int B = m->max_batch, depth = 0, rc = SN_OK;
+    int body_batch = m->cfg.freeze_encoder && B > FROZEN_BODY_BATCH ? FROZEN_BODY_BATCH : B;
     p->frozen = m->cfg.freeze_encoder;   /* a frozen body's tensors are buffers */
     if (strcmp(m->cfg.encoder, "small") == 0) {
-        if (!(m->body = sn_sequential_new("encoder.body", B))) rc = SN_ENOMEM;
-        else rc = build_small_body(m, m->body);
+        if (!(m->body = sn_sequential_new("encoder.body", body_batch))) rc = SN_ENOMEM;
+        else rc = build_small_body(m, m->body, body_batch);
     } else if (sscanf(m->cfg.encoder, "resnet%d", &depth) == 1 &&
                (depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152)) {
-        if (!(m->body = sn_resnet_body_new(p, "encoder.body", depth, m->crop, B, &m->features))) rc = SN_EINVAL;
+        if (!(m->body = sn_resnet_body_new(p, "encoder.body", depth, m->crop, body_batch, &m->features)))
+            rc = SN_EINVAL;
     } else {
         rc = SN_FAIL(SN_EINVAL, "caption model: unknown encoder '%s' (small, resnet18, resnet34, resnet50, "
                      "resnet101, resnet152)", m->cfg.encoder);
@@ -106,6 +112,7 @@ static int build(sn_caption_model_t *m)
     CAP_ALLOC(m->c, (size_t)m->layers * B * H * sizeof(float), "decoding state c");
     CAP_ALLOC(m->pred, (size_t)B * sizeof(int32_t), "decoded tokens");
     CAP_ALLOC(m->done, (size_t)B * sizeof(int), "decoding flags");
+    if (m->cfg.freeze_encoder) CAP_ALLOC(m->featbuf, (size_t)B * m->features * sizeof(float), "body features");
     return SN_OK;
 }
 
@@ -171,8 +178,30 @@ void sn_caption_model_free(sn_caption_model_t *m)
     sn_free(m->c);
     sn_free(m->pred);
     sn_free(m->done);
+    sn_free(m->featbuf);
     sn_params_free(&m->params);
     memset(m, 0, sizeof *m);
+}
+
+/* Body features of B images: the body's own output, or for a frozen body (evaluation
+ * mode, in chunks of its max_batch) the feature buffer. */
+static int run_body(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images, int B, const float **feats)
+{
+    if (!m->cfg.freeze_encoder) {
+        SN_TRY(sn_layer_forward(m->body, ctx, images, B));
+        *feats = m->body->output;
+        return SN_OK;
+    }
+    sn_ctx_t ev = {.training = 0};
+    int chunk = m->body->max_batch, F = m->features;
+    size_t per = (size_t)3 * m->crop * m->crop;
+    for (int i = 0; i < B; i += chunk) {
+        int b = B - i < chunk ? B - i : chunk;
+        SN_TRY(sn_layer_forward(m->body, &ev, images + (size_t)i * per, b));
+        memcpy(m->featbuf + (size_t)i * F, m->body->output, (size_t)b * F * sizeof(float));
+    }
+    *feats = m->featbuf;
+    return SN_OK;
 }
 
 /* images (B, 3, crop, crop), or body features (B, F) when images is NULL */
@@ -213,11 +242,7 @@ static int forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float 
     }
     m->ntok = n;
 
-    if (images) {   /* a frozen body is a fixed function of the image: evaluation mode */
-        sn_ctx_t ev = {.training = 0};
-        SN_TRY(sn_layer_forward(m->body, m->cfg.freeze_encoder ? &ev : &m->ctx, images, B));
-        features = m->body->output;
-    }
+    if (images) SN_TRY(run_body(m, &m->ctx, images, B, &features));   /* frozen: evaluation mode */
     m->feats = features;
     SN_TRY(sn_layer_forward(m->head, &m->ctx, features, B));
     const float *feat = m->head->output;      /* (B, E) */
@@ -261,8 +286,9 @@ int sn_caption_body_features(sn_caption_model_t *m, const float *images, int B, 
     if (B < 1 || B > m->max_batch)
         return SN_FAIL(SN_EINVAL, "caption model: batch %d outside 1..%d", B, m->max_batch);
     sn_ctx_t ev = {.training = 0};
-    SN_TRY(sn_layer_forward(m->body, &ev, images, B));
-    memcpy(out, m->body->output, (size_t)B * m->features * sizeof(float));
+    const float *f;
+    SN_TRY(run_body(m, &ev, images, B, &f));
+    memcpy(out, f, (size_t)B * m->features * sizeof(float));
     return SN_OK;
 }
 
@@ -303,10 +329,7 @@ static int greedy(sn_caption_model_t *m, const float *images, const float *featu
     if (max_tokens < 1) return SN_FAIL(SN_EINVAL, "caption model: max_tokens %d < 1", max_tokens);
     int H = m->hidden, V = m->vocab;
     sn_ctx_t ev = {.training = 0};
-    if (images) {
-        SN_TRY(sn_layer_forward(m->body, &ev, images, B));
-        features = m->body->output;
-    }
+    if (images) SN_TRY(run_body(m, &ev, images, B, &features));
     SN_TRY(sn_layer_forward(m->head, &ev, features, B));
     size_t state = (size_t)m->layers * B * H;
     memset(m->h, 0, state * sizeof(float));
