@@ -18,6 +18,7 @@
 #include "shardnet/dist.h"
 #include "shardnet/error.h"
 #include "shardnet/train.h"
+#include "args.h"
 #include "caption_cmd.h"
 #include "image.h"
 
@@ -113,32 +114,6 @@ static void usage_caption(FILE *f)
         "  --threads N          OpenMP threads\n");
 }
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "shardnet: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "shardnet: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 enum {
     O_MODEL = 256, O_DATA, O_VAL, O_TRAIN_LIMIT, O_VAL_LIMIT, O_ENCODER, O_ENC_WEIGHTS, O_FREEZE, O_CROP, O_EMBED,
     O_HIDDEN, O_LAYERS, O_INIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_SEED, O_MAX_STEPS, O_NO_SHUFFLE,
@@ -219,9 +194,9 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a)
             c->data[c->n_data++] = optarg;
             break;
         case O_VAL: c->val = optarg; break;
-        case O_TRAIN_LIMIT: if (parse_long("--train-limit", optarg, 1, 1L << 40, &v)) return -1; c->train_limit = v; break;
-        case O_VAL_LIMIT: if (parse_long("--val-limit", optarg, 1, 1L << 40, &v)) return -1; c->val_limit = v; break;
-        case O_LIMIT: if (parse_long("--limit", optarg, 1, 1L << 40, &v)) return -1; a->limit = v; break;
+        case O_TRAIN_LIMIT: if (sn_cli_parse_long("--train-limit", optarg, 1, 1L << 40, &v)) return -1; c->train_limit = v; break;
+        case O_VAL_LIMIT: if (sn_cli_parse_long("--val-limit", optarg, 1, 1L << 40, &v)) return -1; c->val_limit = v; break;
+        case O_LIMIT: if (sn_cli_parse_long("--limit", optarg, 1, 1L << 40, &v)) return -1; a->limit = v; break;
         case O_ENCODER:
             if (strlen(optarg) >= sizeof c->model.encoder) {
                 fprintf(stderr, "shardnet: --encoder '%s': unknown encoder\n", optarg);
@@ -231,38 +206,38 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a)
             break;
         case O_ENC_WEIGHTS: c->encoder_weights = optarg; break;
         case O_FREEZE: c->model.freeze_encoder = 1; break;
-        case O_CROP: if (parse_long("--crop", optarg, 16, 4096, &v)) return -1; c->model.crop = (int)v; break;
-        case O_EMBED: if (parse_long("--embed", optarg, 1, 1 << 16, &v)) return -1; c->model.embed = (int)v; break;
-        case O_HIDDEN: if (parse_long("--hidden", optarg, 1, 1 << 16, &v)) return -1; c->model.hidden = (int)v; break;
-        case O_LAYERS: if (parse_long("--layers", optarg, 1, 16, &v)) return -1; c->model.layers = (int)v; break;
+        case O_CROP: if (sn_cli_parse_long("--crop", optarg, 16, 4096, &v)) return -1; c->model.crop = (int)v; break;
+        case O_EMBED: if (sn_cli_parse_long("--embed", optarg, 1, 1 << 16, &v)) return -1; c->model.embed = (int)v; break;
+        case O_HIDDEN: if (sn_cli_parse_long("--hidden", optarg, 1, 1 << 16, &v)) return -1; c->model.hidden = (int)v; break;
+        case O_LAYERS: if (sn_cli_parse_long("--layers", optarg, 1, 16, &v)) return -1; c->model.layers = (int)v; break;
         case O_INIT: c->init = optarg; break;
-        case O_EPOCHS: if (parse_long("--epochs", optarg, 1, 100000, &v)) return -1; c->epochs = (int)v; break;
-        case O_BATCH: if (parse_long("--batch", optarg, 1, 1 << 16, &v)) return -1; c->batch = (int)v; break;
-        case O_LR: if (parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; a->lr_set = 1; break;
+        case O_EPOCHS: if (sn_cli_parse_long("--epochs", optarg, 1, 100000, &v)) return -1; c->epochs = (int)v; break;
+        case O_BATCH: if (sn_cli_parse_long("--batch", optarg, 1, 1 << 16, &v)) return -1; c->batch = (int)v; break;
+        case O_LR: if (sn_cli_parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; a->lr_set = 1; break;
         case O_OPTIM:
             if (strcmp(optarg, "adam") == 0) c->adam = 1;
             else if (strcmp(optarg, "adadelta") == 0) c->adam = 0;
             else { fprintf(stderr, "shardnet: --optim expects adadelta or adam, got '%s'\n", optarg); return -1; }
             break;
-        case O_RHO: if (parse_double("--rho", optarg, 0, 1, &d)) return -1; c->rho = (float)d; break;
-        case O_EPS: if (parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; a->eps_set = 1; break;
-        case O_SEED: if (parse_long("--seed", optarg, 0, 1L << 62, &v)) return -1; c->seed = (uint64_t)v; break;
-        case O_MAX_STEPS: if (parse_long("--max-steps", optarg, 1, 1L << 50, &v)) return -1; c->max_steps = v; break;
+        case O_RHO: if (sn_cli_parse_double("--rho", optarg, 0, 1, &d)) return -1; c->rho = (float)d; break;
+        case O_EPS: if (sn_cli_parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; a->eps_set = 1; break;
+        case O_SEED: if (sn_cli_parse_long("--seed", optarg, 0, 1L << 62, &v)) return -1; c->seed = (uint64_t)v; break;
+        case O_MAX_STEPS: if (sn_cli_parse_long("--max-steps", optarg, 1, 1L << 50, &v)) return -1; c->max_steps = v; break;
         case O_NO_SHUFFLE: c->shuffle = 0; break;
         case O_GLOBAL_SHUFFLE: c->global_shuffle = 1; break;
         case O_NO_FLIP: c->flip = 0; break;
         case O_NO_BLEU: c->bleu = 0; break;
-        case O_SAMPLES: if (parse_long("--samples", optarg, 0, 1 << 20, &v)) return -1; c->samples = (int)v; a->samples_set = 1; break;
-        case O_MAX_TOKENS: if (parse_long("--max-tokens", optarg, 1, 1000, &v)) return -1; c->max_tokens = (int)v; break;
-        case O_THREADS: if (parse_long("--threads", optarg, 1, 1024, &v)) return -1; c->threads = (int)v; break;
+        case O_SAMPLES: if (sn_cli_parse_long("--samples", optarg, 0, 1 << 20, &v)) return -1; c->samples = (int)v; a->samples_set = 1; break;
+        case O_MAX_TOKENS: if (sn_cli_parse_long("--max-tokens", optarg, 1, 1000, &v)) return -1; c->max_tokens = (int)v; break;
+        case O_THREADS: if (sn_cli_parse_long("--threads", optarg, 1, 1024, &v)) return -1; c->threads = (int)v; break;
         case O_CHECKPOINT: a->checkpoint = optarg; c->checkpoint = optarg; break;
-        case O_CKPT_EVERY: if (parse_long("--checkpoint-every", optarg, 0, 1L << 50, &v)) return -1; c->checkpoint_every = v; break;
+        case O_CKPT_EVERY: if (sn_cli_parse_long("--checkpoint-every", optarg, 0, 1L << 50, &v)) return -1; c->checkpoint_every = v; break;
         case O_RESUME: c->resume = optarg; break;
-        case O_STALL: if (parse_double("--stall-timeout", optarg, 0, 1e9, &d)) return -1; c->stall_timeout = d; break;
+        case O_STALL: if (sn_cli_parse_double("--stall-timeout", optarg, 0, 1e9, &d)) return -1; c->stall_timeout = d; break;
         case O_SAVE: c->save = optarg; break;
         case O_METRICS: c->metrics = optarg; break;
         case O_LOSS_LOG: c->loss_log = optarg; break;
-        case O_CHECK_EVERY: if (parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
+        case O_CHECK_EVERY: if (sn_cli_parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
         case O_PROGRESS:
             if (strcmp(optarg, "auto") == 0) c->progress = SN_PROGRESS_AUTO;
             else if (strcmp(optarg, "lines") == 0) c->progress = SN_PROGRESS_LINES;

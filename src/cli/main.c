@@ -13,6 +13,7 @@
 #include "shardnet/dist.h"
 #include "shardnet/error.h"
 #include "shardnet/train.h"
+#include "args.h"
 #include "caption_cmd.h"
 
 #define EXIT_BELOW_ACCURACY 3
@@ -100,32 +101,6 @@ static void usage_eval(FILE *f)
         "prints the average loss and the accuracy.\n");
 }
 
-static int parse_long(const char *opt, const char *s, long lo, long hi, long *out)
-{
-    char *end;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || end == s || v < lo || v > hi) {
-        fprintf(stderr, "shardnet: %s expects an integer in %ld..%ld, got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
-static int parse_double(const char *opt, const char *s, double lo, double hi, double *out)
-{
-    char *end;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || end == s || !(v >= lo && v <= hi)) {
-        fprintf(stderr, "shardnet: %s expects a number in [%g, %g], got '%s'\n", opt, lo, hi, s);
-        return -1;
-    }
-    *out = v;
-    return 0;
-}
-
 enum {
     O_DATA = 256, O_INIT, O_TRAIN_LIMIT, O_TEST_LIMIT, O_EPOCHS, O_BATCH, O_LR, O_RHO, O_EPS, O_WD, O_SEED,
     O_MAX_STEPS, O_NO_SHUFFLE, O_GLOBAL_SHUFFLE, O_NO_DROPOUT, O_THREADS, O_SAVE, O_METRICS, O_LOSS_LOG,
@@ -159,35 +134,35 @@ static int parse(int argc, char **argv, sn_train_config_t *c, const char **check
         switch (o) {
         case O_DATA: c->data = optarg; break;
         case O_INIT: c->init = optarg; break;
-        case O_TRAIN_LIMIT: if (parse_long("--train-limit", optarg, 1, 1L << 40, &v)) return -1; c->train_limit = v; break;
-        case O_TEST_LIMIT: if (parse_long("--test-limit", optarg, 1, 1L << 40, &v)) return -1; c->test_limit = v; break;
-        case O_EPOCHS: if (parse_long("--epochs", optarg, 1, 100000, &v)) return -1; c->epochs = (int)v; break;
-        case O_BATCH: if (parse_long("--batch", optarg, 1, 1 << 20, &v)) return -1; c->batch = (int)v; break;
-        case O_LR: if (parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; break;
-        case O_RHO: if (parse_double("--rho", optarg, 0, 1, &d)) return -1; c->rho = (float)d; break;
-        case O_EPS: if (parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; break;
-        case O_WD: if (parse_double("--weight-decay", optarg, 0, 1e6, &d)) return -1; c->weight_decay = (float)d; break;
-        case O_SEED: if (parse_long("--seed", optarg, 0, 1L << 62, &v)) return -1; c->seed = (uint64_t)v; break;
-        case O_MAX_STEPS: if (parse_long("--max-steps", optarg, 1, 1L << 50, &v)) return -1; c->max_steps = v; break;
+        case O_TRAIN_LIMIT: if (sn_cli_parse_long("--train-limit", optarg, 1, 1L << 40, &v)) return -1; c->train_limit = v; break;
+        case O_TEST_LIMIT: if (sn_cli_parse_long("--test-limit", optarg, 1, 1L << 40, &v)) return -1; c->test_limit = v; break;
+        case O_EPOCHS: if (sn_cli_parse_long("--epochs", optarg, 1, 100000, &v)) return -1; c->epochs = (int)v; break;
+        case O_BATCH: if (sn_cli_parse_long("--batch", optarg, 1, 1 << 20, &v)) return -1; c->batch = (int)v; break;
+        case O_LR: if (sn_cli_parse_double("--lr", optarg, 0, 1e6, &d)) return -1; c->lr = (float)d; break;
+        case O_RHO: if (sn_cli_parse_double("--rho", optarg, 0, 1, &d)) return -1; c->rho = (float)d; break;
+        case O_EPS: if (sn_cli_parse_double("--eps", optarg, 0, 1, &d)) return -1; c->eps = (float)d; break;
+        case O_WD: if (sn_cli_parse_double("--weight-decay", optarg, 0, 1e6, &d)) return -1; c->weight_decay = (float)d; break;
+        case O_SEED: if (sn_cli_parse_long("--seed", optarg, 0, 1L << 62, &v)) return -1; c->seed = (uint64_t)v; break;
+        case O_MAX_STEPS: if (sn_cli_parse_long("--max-steps", optarg, 1, 1L << 50, &v)) return -1; c->max_steps = v; break;
         case O_NO_SHUFFLE: c->shuffle = 0; break;
         case O_GLOBAL_SHUFFLE: c->global_shuffle = 1; break;
         case O_NO_DROPOUT: c->dropout = 0; break;
-        case O_THREADS: if (parse_long("--threads", optarg, 1, 1024, &v)) return -1; c->threads = (int)v; break;
+        case O_THREADS: if (sn_cli_parse_long("--threads", optarg, 1, 1024, &v)) return -1; c->threads = (int)v; break;
         case O_SAVE: c->save = optarg; break;
         case O_METRICS: c->metrics = optarg; break;
         case O_LOSS_LOG: c->loss_log = optarg; break;
-        case O_CHECK_EVERY: if (parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
+        case O_CHECK_EVERY: if (sn_cli_parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
         case O_PROGRESS:
             if (strcmp(optarg, "auto") == 0) c->progress = SN_PROGRESS_AUTO;
             else if (strcmp(optarg, "lines") == 0) c->progress = SN_PROGRESS_LINES;
             else if (strcmp(optarg, "none") == 0) c->progress = SN_PROGRESS_NONE;
             else { fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", optarg); return -1; }
             break;
-        case O_MIN_ACC: if (parse_double("--min-accuracy", optarg, 0, 1, &d)) return -1; c->min_accuracy = d; break;
+        case O_MIN_ACC: if (sn_cli_parse_double("--min-accuracy", optarg, 0, 1, &d)) return -1; c->min_accuracy = d; break;
         case O_CHECKPOINT: *checkpoint = optarg; c->checkpoint = optarg; break;
-        case O_CKPT_EVERY: if (parse_long("--checkpoint-every", optarg, 0, 1L << 50, &v)) return -1; c->checkpoint_every = v; break;
+        case O_CKPT_EVERY: if (sn_cli_parse_long("--checkpoint-every", optarg, 0, 1L << 50, &v)) return -1; c->checkpoint_every = v; break;
         case O_RESUME: c->resume = optarg; break;
-        case O_STALL: if (parse_double("--stall-timeout", optarg, 0, 1e9, &d)) return -1; c->stall_timeout = d; break;
+        case O_STALL: if (sn_cli_parse_double("--stall-timeout", optarg, 0, 1e9, &d)) return -1; c->stall_timeout = d; break;
         case O_SPLIT: *split = optarg; break;
         case O_MODEL:   /* caption is dispatched before parsing */
             if (strcmp(optarg, "mnist") != 0) {
