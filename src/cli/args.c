@@ -5,6 +5,8 @@
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include "shardnet/train.h"
 #include "args.h"
 
 int sn_cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out)
@@ -31,4 +33,13 @@ int sn_cli_parse_double(const char *opt, const char *s, double lo, double hi, do
     }
     *out = v;
     return 0;
+}
+
+int sn_cli_parse_progress(const char *s)
+{
+    if (strcmp(s, "auto") == 0) return SN_PROGRESS_AUTO;
+    if (strcmp(s, "lines") == 0) return SN_PROGRESS_LINES;
+    if (strcmp(s, "none") == 0) return SN_PROGRESS_NONE;
+    fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", s);
+    return -1;
 }

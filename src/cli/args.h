@@ -6,4 +6,7 @@
 int sn_cli_parse_long(const char *opt, const char *s, long lo, long hi, long *out);
 int sn_cli_parse_double(const char *opt, const char *s, double lo, double hi, double *out);
 
+/* --progress auto | lines | none -> SN_PROGRESS_*; -1 with a message on stderr. */
+int sn_cli_parse_progress(const char *s);
+
 #endif

@@ -238,12 +238,7 @@ static int parse(const char *cmd, int argc, char **argv, args_t *a)
         case O_METRICS: c->metrics = optarg; break;
         case O_LOSS_LOG: c->loss_log = optarg; break;
         case O_CHECK_EVERY: if (sn_cli_parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
-        case O_PROGRESS:
-            if (strcmp(optarg, "auto") == 0) c->progress = SN_PROGRESS_AUTO;
-            else if (strcmp(optarg, "lines") == 0) c->progress = SN_PROGRESS_LINES;
-            else if (strcmp(optarg, "none") == 0) c->progress = SN_PROGRESS_NONE;
-            else { fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", optarg); return -1; }
-            break;
+        case O_PROGRESS: if ((c->progress = sn_cli_parse_progress(optarg)) < 0) return -1; break;
         case O_HTML: a->html = optarg; break;
         case O_OUT: a->out = optarg; break;
         case O_IMAGE: a->images[a->n_images++] = optarg; break;

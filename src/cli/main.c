@@ -152,12 +152,7 @@ static int parse(int argc, char **argv, sn_train_config_t *c, const char **check
         case O_METRICS: c->metrics = optarg; break;
         case O_LOSS_LOG: c->loss_log = optarg; break;
         case O_CHECK_EVERY: if (sn_cli_parse_long("--check-every", optarg, 0, 1L << 40, &v)) return -1; c->check_every = (int)v; break;
-        case O_PROGRESS:
-            if (strcmp(optarg, "auto") == 0) c->progress = SN_PROGRESS_AUTO;
-            else if (strcmp(optarg, "lines") == 0) c->progress = SN_PROGRESS_LINES;
-            else if (strcmp(optarg, "none") == 0) c->progress = SN_PROGRESS_NONE;
-            else { fprintf(stderr, "shardnet: --progress expects auto, lines or none, got '%s'\n", optarg); return -1; }
-            break;
+        case O_PROGRESS: if ((c->progress = sn_cli_parse_progress(optarg)) < 0) return -1; break;
         case O_MIN_ACC: if (sn_cli_parse_double("--min-accuracy", optarg, 0, 1, &d)) return -1; c->min_accuracy = d; break;
         case O_CHECKPOINT: *checkpoint = optarg; c->checkpoint = optarg; break;
         case O_CKPT_EVERY: if (sn_cli_parse_long("--checkpoint-every", optarg, 0, 1L << 50, &v)) return -1; c->checkpoint_every = v; break;

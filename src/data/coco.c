@@ -92,7 +92,7 @@ static int open_all(const char *path, int want_tokens, files_t *h)
 {
     memset(h, 0, sizeof *h);
     h->img = h->cap = h->len = h->cimg = h->vocab = h->tok = -1;
-    if ((h->f = sn_h5_open_read(path)) < 0) return SN_EIO;
+    SN_TRY(sn_h5_open_read(path, &h->f));
     if ((h->img = open_ds(h->f, path, "images", H5T_INTEGER, 1, 4, h->di)) < 0 ||
         (h->cap = open_ds(h->f, path, "captions", H5T_INTEGER, 4, 2, h->dc)) < 0 ||
         (h->len = open_ds(h->f, path, "caption_lengths", H5T_INTEGER, 4, 1, h->dl)) < 0 ||

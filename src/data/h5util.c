@@ -11,23 +11,21 @@
 #include "shardnet/error.h"
 #include "data/h5util.h"
 
-hid_t sn_h5_open_read(const char *path)
+int sn_h5_open_read(const char *path, hid_t *out)
 {
+    *out = -1;
     H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
     struct stat st;
     if (stat(path, &st) != 0 || access(path, R_OK) != 0) {
-        SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
-        return -1;
+        return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
     }
     if (S_ISDIR(st.st_mode)) {
-        SN_FAIL(SN_EIO, "%s: is a directory, not an HDF5 file", path);
-        return -1;
+        return SN_FAIL(SN_EIO, "%s: is a directory, not an HDF5 file", path);
     }
     if (H5Fis_hdf5(path) <= 0) {
-        SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
-        return -1;
+        return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
     }
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
-    return f;
+    if ((*out = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT)) < 0)
+        return SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
+    return SN_OK;
 }

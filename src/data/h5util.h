@@ -3,8 +3,8 @@
 #define SHARDNET_DATA_H5UTIL_H
 #include <hdf5.h>
 
-/* Opens path read-only (default driver: each rank reads independently); -1 with an
- * SN_FAIL message naming the file and the problem. */
-hid_t sn_h5_open_read(const char *path);
+/* Opens path read-only into *f (default driver: each rank reads independently); on
+ * failure *f = -1 and an SN_E* code with a message naming the file and the problem. */
+int sn_h5_open_read(const char *path, hid_t *f);
 
 #endif

@@ -5,13 +5,10 @@
  * names the file and the dataset. Files are opened read-only with the default driver:
  * each rank reads its own rows independently.
  */
-#include <errno.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
-#include <sys/stat.h>
 #include <hdf5.h>
 #include "shardnet/data.h"
 #include "shardnet/error.h"
@@ -93,8 +90,8 @@ static int read_attr_double(hid_t f, const char *path, const char *name, double 
 
 int sn_mnist_rows(const char *path, const char *split, int64_t *rows)
 {
-    hid_t f = sn_h5_open_read(path);
-    if (f < 0) return SN_EIO;
+    hid_t f;
+    SN_TRY(sn_h5_open_read(path, &f));
     char name[256];
     snprintf(name, sizeof name, "/%s/images", split);
     int nd;
@@ -111,8 +108,8 @@ int sn_mnist_load(const char *path, const char *split, int64_t begin, int64_t co
                   int num_classes, sn_image_set_t *out)
 {
     memset(out, 0, sizeof *out);
-    hid_t f = sn_h5_open_read(path);
-    if (f < 0) return SN_EIO;
+    hid_t f;
+    SN_TRY(sn_h5_open_read(path, &f));
     int rc = SN_OK, ndi = 0, ndl = 0;
     hsize_t di[4], dl[4];
     char iname[256], lname[256];

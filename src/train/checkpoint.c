@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-#include <sys/stat.h>
 #include <hdf5.h>
 #include "shardnet/checkpoint.h"
 #include "data/h5util.h"
@@ -240,8 +239,8 @@ void sn_checkpoint_info_free(sn_checkpoint_info_t *info)
 int sn_checkpoint_peek(const char *path, sn_checkpoint_info_t *info)
 {
     memset(info, 0, sizeof *info);
-    hid_t f = sn_h5_open_read(path);
-    if (f < 0) return SN_EIO;
+    hid_t f;
+    SN_TRY(sn_h5_open_read(path, &f));
     char magic[16] = "";
     int rc = attr_read_strbuf(f, path, "magic", magic, sizeof magic, 0);
     if (!rc && strcmp(magic, SN_CHECKPOINT_MAGIC) != 0)
@@ -259,14 +258,8 @@ int sn_checkpoint_peek(const char *path, sn_checkpoint_info_t *info)
 int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_checkpoint_info_t *info)
 {
     if (info) memset(info, 0, sizeof *info);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    struct stat st;
-    if (stat(path, &st) != 0 || access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return SN_FAIL(SN_EIO, "%s: is a directory, not a checkpoint file", path);
-    if (H5Fis_hdf5(path) <= 0)
-        return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
+    hid_t f;
+    SN_TRY(sn_h5_open_read(path, &f));
     int rc = SN_OK;
     /* read into scratch copies: the live arenas change only if the whole file is good */
     float *vals = sn_alloc(p->total * sizeof(float), "checkpoint scratch");
@@ -359,14 +352,8 @@ int sn_checkpoint_load_prefix(const char *path, sn_params_t *p, const char *pref
     int want = 0;
     for (int i = 0; i < p->n; i++) want += strncmp(p->specs[i].name, prefix, np) == 0;
     if (want == 0) return SN_FAIL(SN_EINVAL, "%s: the model has no tensor whose name starts with '%s'", path, prefix);
-    H5Eset_auto2(H5E_DEFAULT, NULL, NULL);
-    struct stat st;
-    if (stat(path, &st) != 0 || access(path, R_OK) != 0) return SN_FAIL(SN_EIO, "%s: cannot open: %s", path, strerror(errno));
-    if (S_ISDIR(st.st_mode)) return SN_FAIL(SN_EIO, "%s: is a directory, not a parameter file", path);
-    if (H5Fis_hdf5(path) <= 0)
-        return SN_FAIL(SN_EFORMAT, "%s: not an HDF5 file (%s)", path, st.st_size ? "truncated or corrupt?" : "empty");
-    hid_t f = H5Fopen(path, H5F_ACC_RDONLY, H5P_DEFAULT);
-    if (f < 0) return SN_FAIL(SN_EFORMAT, "%s: cannot open as HDF5 (truncated or corrupt?)", path);
+    hid_t f;
+    SN_TRY(sn_h5_open_read(path, &f));
     int rc = SN_OK;
     char magic[16] = "";
     int version = 0;
