@@ -25,6 +25,7 @@
 #ifndef SHARDNET_CAPTION_TRAIN_H
 #define SHARDNET_CAPTION_TRAIN_H
 #include <stdint.h>
+#include <stdio.h>
 #include "shardnet/bleu.h"
 #include "shardnet/caption.h"
 #include "shardnet/coco.h"
@@ -86,6 +87,9 @@ int  sn_train_caption(const sn_caption_train_config_t *c, sn_caption_train_resul
 int  sn_caption_evaluate(sn_caption_model_t *m, const sn_coco_set_t *set, char *const *words, int want_bleu,
                          int max_tokens, sn_caption_eval_t *out);
 void sn_caption_eval_free(sn_caption_eval_t *e);
+/* "  image ROW: greedy caption" and one reference, for the first n of this rank's images. */
+void sn_caption_print_samples(FILE *f, const sn_coco_set_t *set, char *const *words, const sn_caption_eval_t *e,
+                              int max_tokens, int n);
 
 /* The crop x crop window of image (3, S, S) uint8 at (y, x), mirrored if flip, to
  * normalised float (3, crop, crop). */

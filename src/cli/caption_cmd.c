@@ -376,16 +376,7 @@ static int cmd_eval(const args_t *a)
         printf("loss %.4f, perplexity %.2f over %lld tokens\n", e.loss, e.perplexity, (long long)e.tokens);
         printf("BLEU-1..4 %.2f %.2f %.2f %.2f\n", 100 * e.bleu[0], 100 * e.bleu[1], 100 * e.bleu[2], 100 * e.bleu[3]);
         int ns = a->samples_set ? c->samples : 10;
-        for (int64_t i = 0; i < e.n_hyp && i < ns; i++) {
-            printf("  image %lld: ", (long long)(set.image_first + i));
-            print_caption(stdout, words, e.hyp + (size_t)i * max_tokens, e.hyp_len[i]);
-            for (int64_t k = 0; k < set.n_captions; k++)
-                if (set.image[k] == i) {
-                    printf("\n      reference: %s", set.refs[k]);
-                    break;
-                }
-            printf("\n");
-        }
+        sn_caption_print_samples(stdout, &set, words, &e, max_tokens, ns);
         if (a->html) rc = sn_cli_gallery_from_set(a->html, a->checkpoint, &set, words, &e, max_tokens, ns);
         fflush(stdout);
     }

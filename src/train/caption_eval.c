@@ -260,3 +260,20 @@ int sn_caption_evaluate(sn_caption_model_t *m, const sn_coco_set_t *s, char *con
     for (int n = 1; want_bleu && n <= 4; n++) SN_TRY(sn_bleu_score(&st, n, &out->bleu[n - 1]));
     return SN_OK;
 }
+
+void sn_caption_print_samples(FILE *f, const sn_coco_set_t *s, char *const *words, const sn_caption_eval_t *e,
+                              int max_tokens, int n)
+{
+    for (int64_t i = 0; i < e->n_hyp && i < n; i++) {
+        fprintf(f, "  image %lld: ", (long long)(s->image_first + i));
+        for (int t = 0; t < e->hyp_len[i]; t++)
+            fprintf(f, "%s%s", t ? " " : "", words[e->hyp[(size_t)i * max_tokens + t]]);
+        for (int64_t c = 0; c < s->n_captions; c++)
+            if (s->image[c] == i) {
+                fprintf(f, "\n      reference: %s", s->refs[c]);
+                break;
+            }
+        fputc('\n', f);
+    }
+    fflush(f);
+}

@@ -273,23 +273,6 @@ static void print_eval(const char *what, int epoch, const sn_caption_eval_t *e, 
     fflush(stdout);
 }
 
-static void print_samples(const run_t *run, const sn_caption_eval_t *e, int n, int max_tokens)
-{
-    const sn_coco_set_t *s = &run->val;
-    for (int64_t i = 0; i < e->n_hyp && i < n; i++) {
-        printf("  image %lld: ", (long long)(s->image_first + i));
-        for (int t = 0; t < e->hyp_len[i]; t++)
-            printf("%s%s", t ? " " : "", run->words[e->hyp[(size_t)i * max_tokens + t]]);
-        for (int64_t c = 0; c < s->n_captions; c++)
-            if (s->image[c] == i) {
-                printf("\n      reference: %s", s->refs[c]);
-                break;
-            }
-        printf("\n");
-    }
-    fflush(stdout);
-}
-
 int sn_train_caption(const sn_caption_train_config_t *c, sn_caption_train_result_t *r)
 {
     memset(r, 0, sizeof *r);
@@ -462,7 +445,8 @@ agree:
                 memcpy(caps + (size_t)k * ML, run.data.captions + (size_t)cap * L, (size_t)L * sizeof *caps);
                 lens[k] = run.data.lengths[cap];
             }
-            sn_ctx_t ctx = {.training = 1, .seed = c->seed, .step = step, .reduce_sum = reduce_sum};
+            /* one rank: its batch is the global batch, no reduction needed */
+            sn_ctx_t ctx = {.training = 1, .seed = c->seed, .step = step, .reduce_sum = P > 1 ? reduce_sum : NULL};
             double t1 = sn_dist_wtime();
             double loss = 0.0;
             int64_t ntok = 0;
@@ -589,7 +573,7 @@ agree:
     }
     if (rank == 0 && c->val && c->bleu && c->samples > 0 && !r->stopped_by_signal && r->val.n_hyp) {
         printf("Sample captions (greedy), beside one reference:\n");
-        print_samples(&run, &r->val, c->samples, c->max_tokens);
+        sn_caption_print_samples(stdout, &run.val, run.words, &r->val, c->max_tokens, c->samples);
     }
     sn_caption_eval_free(&r->val);
     if ((rc = sn_dist_check_same(sn_params_hash(&m->params), "final parameters"))) goto out;
