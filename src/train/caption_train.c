@@ -408,7 +408,6 @@ agree:
     int stop = 0, cache_ready = 0;
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;
     float *side = m->params.grads + n_train;
-    int64_t interval = steps / 100 > 0 ? steps / 100 : 1;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         int64_t n_loc = run.data.n_captions;
         if (!c->shuffle) for (int64_t i = 0; i < n_loc; i++) perm[i] = i;
@@ -417,7 +416,8 @@ agree:
         int resumed = epoch == at.epoch && c->resume;
         int64_t s = resumed ? at.epoch_step : 0;
         double t_epoch = sn_dist_wtime() - (resumed ? at.seconds : 0.0);
-        double run_loss[2] = {0.0, 0.0}, epoch_loss[2] = {resumed ? at.loss_sum : 0.0, resumed ? at.loss_count : 0.0};
+        sn_epoch_loss_t el;
+        sn_epoch_loss_begin(&el, steps, resumed ? (double[2]){at.loss_sum, at.loss_count} : NULL);
         if (mc.freeze_encoder && !cache_ready) {
             rc = sn_dist_agree(fill_cache(&run, x));
             if (rc) break;
@@ -492,25 +492,15 @@ agree:
             r->t_allreduce += t4 - t3; r->t_optim += t5 - t4;
             step++;
             tokens_done += (int64_t)tokens_g;
-            /* the epoch's loss: mean over steps of the step's token mean, as the reference reports it */
-            run_loss[0] += loss_g / tokens_g;
-            run_loss[1] += 1;
             if (loss_log) {
                 fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / tokens_g);
                 fflush(loss_log);
             }
             if (c->check_every > 0 && step % c->check_every == 0 &&
                 (rc = sn_dist_check_same(sn_params_hash(&m->params), "parameters"))) break;
-            if ((s + 1) % interval == 0 || s + 1 == steps) {
-                epoch_loss[0] += run_loss[0];
-                epoch_loss[1] += run_loss[1];
-                if (prog.bar || (s + 1) % (interval * 10) == 0 || s + 1 == steps)
-                    sn_progress_show(&prog, epoch, s + 1, steps, run_loss[0] / run_loss[1],
-                                     (double)(s + 1) * B / (sn_dist_wtime() - t_epoch));
-                run_loss[0] = run_loss[1] = 0.0;
-            }
-            part_loss[0] = epoch_loss[0] + run_loss[0];
-            part_loss[1] = epoch_loss[1] + run_loss[1];
+            /* the epoch's loss: mean over steps of the step's token mean, as the reference reports it */
+            sn_epoch_loss_add(&el, &prog, epoch, s, steps, loss_g / tokens_g, 1, (double)(s + 1) * B, t_epoch);
+            sn_epoch_loss_part(&el, part_loss);
             part_secs = sn_dist_wtime() - t_epoch;
             int due = c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0;
             if (c->checkpoint && (due || stop_request)) {
@@ -520,12 +510,7 @@ agree:
             if (stop_request) {
                 stop = 1;
                 r->stopped_by_signal = 1;
-                if (rank == 0) {
-                    printf("shardnet: stop requested by a signal: stopped after step %lld%s%s\n", (long long)step,
-                           c->checkpoint ? ", checkpoint written to " : " (no --checkpoint given: nothing saved)",
-                           c->checkpoint ? c->checkpoint : "");
-                    fflush(stdout);
-                }
+                if (rank == 0) sn_report_stop(step, c->checkpoint);
                 break;
             }
         }

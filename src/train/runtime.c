@@ -1,6 +1,6 @@
 /*
  * runtime.c: the shared pieces of the training loops (runtime.h).
- * Must not: call MPI (callers reduce what needs reducing).
+ * Must not: call MPI collectives (callers reduce what needs reducing).
  */
 #include <signal.h>
 #include <stdio.h>
@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/resource.h>
+#include "shardnet/dist.h"
 #include "shardnet/train.h"
 #include "train/runtime.h"
 
@@ -91,6 +92,43 @@ void sn_text_free(sn_text_t *t)
 {
     free(t->text);
     memset(t, 0, sizeof *t);
+}
+
+void sn_epoch_loss_begin(sn_epoch_loss_t *l, int64_t steps, const double *start)
+{
+    memset(l, 0, sizeof *l);
+    if (start) {
+        l->epoch[0] = start[0];
+        l->epoch[1] = start[1];
+    }
+    l->interval = steps / 100 > 0 ? steps / 100 : 1;
+}
+
+void sn_epoch_loss_add(sn_epoch_loss_t *l, sn_progress_t *p, int epoch, int64_t s, int64_t steps, double sum,
+                       double count, double samples, double t_epoch)
+{
+    l->run[0] += sum;
+    l->run[1] += count;
+    if ((s + 1) % l->interval != 0 && s + 1 != steps) return;
+    l->epoch[0] += l->run[0];
+    l->epoch[1] += l->run[1];
+    if (p->bar || (s + 1) % (l->interval * 10) == 0 || s + 1 == steps)
+        sn_progress_show(p, epoch, s + 1, steps, l->run[0] / l->run[1], samples / (sn_dist_wtime() - t_epoch));
+    l->run[0] = l->run[1] = 0.0;
+}
+
+void sn_epoch_loss_part(const sn_epoch_loss_t *l, double part[2])
+{
+    part[0] = l->epoch[0] + l->run[0];
+    part[1] = l->epoch[1] + l->run[1];
+}
+
+void sn_report_stop(int64_t step, const char *checkpoint)
+{
+    printf("shardnet: stop requested by a signal: stopped after step %lld%s%s\n", (long long)step,
+           checkpoint ? ", checkpoint written to " : " (no --checkpoint given: nothing saved)",
+           checkpoint ? checkpoint : "");
+    fflush(stdout);
 }
 
 /* Fault injection for the failure tests: SHARDNET_FAULT="stall:RANK:STEP" makes that rank

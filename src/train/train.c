@@ -326,7 +326,6 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;   /* the epoch so far */
     const float scale = 1.0f / (float)B;
     float *side = m->params.grads + n_train;
-    int64_t interval = steps / 100 > 0 ? steps / 100 : 1;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         if (!c->shuffle) for (int64_t i = 0; i < n_loc; i++) perm[i] = i;
         else if (c->global_shuffle) sn_rng_permutation(perm, n_loc, c->seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 0);
@@ -334,7 +333,8 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         int resumed = epoch == at.epoch && c->resume;
         int64_t s = resumed ? at.epoch_step : 0;
         double t_epoch = sn_dist_wtime() - (resumed ? at.seconds : 0.0);
-        double run_loss[2] = {0.0, 0.0}, epoch_loss[2] = {resumed ? at.loss_sum : 0.0, resumed ? at.loss_count : 0.0};
+        sn_epoch_loss_t el;
+        sn_epoch_loss_begin(&el, steps, resumed ? (double[2]){at.loss_sum, at.loss_count} : NULL);
         for (; s < steps; s++) {
             if (c->max_steps > 0 && step >= c->max_steps) { stop = 1; break; }
             sn_maybe_inject_fault(rank, step);
@@ -380,24 +380,14 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             r->t_data += t1 - t0; r->t_forward += t2 - t1; r->t_backward += t3 - t2;
             r->t_allreduce += t4 - t3; r->t_optim += t5 - t4;
             step++;
-            run_loss[0] += loss_g;
-            run_loss[1] += B;
             if (loss_log) {   /* flushed: people and tests follow it while the run goes on */
                 fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / B);
                 fflush(loss_log);
             }
             if (c->check_every > 0 && step % c->check_every == 0 &&
                 (rc = sn_dist_check_same(sn_params_hash(&m->params), "parameters"))) break;
-            if ((s + 1) % interval == 0 || s + 1 == steps) {
-                epoch_loss[0] += run_loss[0];
-                epoch_loss[1] += run_loss[1];
-                if (prog.bar || (s + 1) % (interval * 10) == 0 || s + 1 == steps)
-                    sn_progress_show(&prog, epoch, s + 1, steps, run_loss[0] / run_loss[1],
-                                  (double)(s + 1) * B / (sn_dist_wtime() - t_epoch));
-                run_loss[0] = run_loss[1] = 0.0;
-            }
-            part_loss[0] = epoch_loss[0] + run_loss[0];
-            part_loss[1] = epoch_loss[1] + run_loss[1];
+            sn_epoch_loss_add(&el, &prog, epoch, s, steps, loss_g, B, (double)(s + 1) * B, t_epoch);
+            sn_epoch_loss_part(&el, part_loss);
             part_secs = sn_dist_wtime() - t_epoch;
             int due = c->checkpoint && c->checkpoint_every > 0 && step % c->checkpoint_every == 0;
             if (c->checkpoint && (due || stop_request)) {
@@ -407,19 +397,14 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             if (stop_request) {
                 stop = 1;
                 r->stopped_by_signal = 1;
-                if (rank == 0) {
-                    printf("shardnet: stop requested by a signal: stopped after step %lld%s%s\n", (long long)step,
-                           c->checkpoint ? ", checkpoint written to " : " (no --checkpoint given: nothing saved)",
-                           c->checkpoint ? c->checkpoint : "");
-                    fflush(stdout);
-                }
+                if (rank == 0) sn_report_stop(step, c->checkpoint);
                 break;
             }
         }
         if (rc || s < steps) {
             if (!rc && stop && !r->stopped_by_signal) {   /* --max-steps inside an epoch: report the partial epoch */
                 r->seconds += sn_dist_wtime() - t_epoch;
-                r->train_loss = epoch_loss[1] + run_loss[1] > 0 ? (epoch_loss[0] + run_loss[0]) / (epoch_loss[1] + run_loss[1]) : NAN;
+                r->train_loss = part_loss[1] > 0 ? part_loss[0] / part_loss[1] : NAN;
                 rc = evaluate_shard(m, &run.test, x, y, ids, rows, &r->test_loss, &r->correct, &r->test_total);
                 r->test_accuracy = r->test_total ? (double)r->correct / (double)r->test_total : 0.0;
                 if (!rc && rank == 0)
@@ -430,7 +415,7 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
         }
         double secs = sn_dist_wtime() - t_epoch;
         r->seconds += secs;
-        r->train_loss = epoch_loss[1] > 0 ? epoch_loss[0] / epoch_loss[1] : NAN;
+        r->train_loss = part_loss[1] > 0 ? part_loss[0] / part_loss[1] : NAN;
         double sps = (double)steps * B / secs;
         if ((rc = evaluate_shard(m, &run.test, x, y, ids, rows, &r->test_loss, &r->correct, &r->test_total))) break;
         r->test_accuracy = (double)r->correct / (double)r->test_total;
