@@ -1,10 +1,11 @@
-/* test_smoke.c: the MNIST ConvNet builder: parameter count, one forward/backward step. */
+/* test_smoke.c: the MNIST ConvNet builder (parameter count, one forward/backward step) and error messages. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <cmocka.h>
 #include <stdlib.h>
+#include <string.h>
 #include "shardnet/layers.h"
 #include "shardnet/loss.h"
 #include "shardnet/model.h"
@@ -38,8 +39,25 @@ static void test_convnet_step(void **state)
     sn_model_free(&model);
 }
 
+/* A message may wrap the previous one: the context goes in front, nothing is garbled. */
+static void test_error_wraps_previous(void **state)
+{
+    (void)state;
+    char inner[600];
+    memset(inner, 'x', sizeof inner - 1);
+    inner[sizeof inner - 1] = '\0';
+    assert_int_equal(SN_FAIL(SN_EIO, "inner %s", inner), SN_EIO);
+    assert_int_equal(SN_FAIL(SN_EFORMAT, "outer.h5: %s", sn_error_message()), SN_EFORMAT);
+    const char *m = sn_error_message();
+    assert_non_null(strstr(m, ": outer.h5: test_smoke.c:"));
+    const char *in = strstr(m, ": inner ");
+    assert_non_null(in);
+    assert_int_equal(strspn(in + 8, "x"), strlen(in + 8));   /* the inner text, cut at the buffer's end */
+    assert_true(strlen(in + 8) > 100);
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_convnet_step)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_convnet_step), cmocka_unit_test(test_error_wraps_previous)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

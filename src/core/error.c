@@ -10,15 +10,19 @@
 
 static _Thread_local char last_message[1024];
 
+/* Formats into a scratch buffer first: the arguments may be the previous message
+ * (SN_FAIL(rc, "%s: %s", path, sn_error_message()) wraps it with context). */
 int sn_error_set(int code, const char *file, int line, const char *fmt, ...)
 {
+    char msg[sizeof last_message];
     const char *base = strrchr(file, '/');
-    int n = snprintf(last_message, sizeof last_message, "%s:%d: ", base ? base + 1 : file, line);
-    if (n < 0 || (size_t)n >= sizeof last_message) n = 0;
+    int n = snprintf(msg, sizeof msg, "%s:%d: ", base ? base + 1 : file, line);
+    if (n < 0 || (size_t)n >= sizeof msg) n = 0;
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(last_message + n, sizeof last_message - (size_t)n, fmt, ap);
+    vsnprintf(msg + n, sizeof msg - (size_t)n, fmt, ap);
     va_end(ap);
+    memcpy(last_message, msg, sizeof msg);
     return code;
 }
 
