@@ -40,6 +40,10 @@ void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, 
                         /* rows are short (tens of floats): an inline loop beats memcpy calls */
                         #pragma omp simd
                         for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow + off];
+                    } else if (S == 2) {
+                        /* a constant stride: loads and a permute, not a gather */
+                        #pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) dst[ow] = src[2 * ow + off];
                     } else
                         for (int ow = lo; ow < hi; ow++) dst[ow] = src[ow * S + off];
                     for (int ow = hi; ow < OW; ow++) dst[ow] = 0.0f;
@@ -65,6 +69,9 @@ void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K,
                     if (S == 1) {
                         #pragma omp simd
                         for (int ow = lo; ow < hi; ow++) dst[ow + off] += src[ow];
+                    } else if (S == 2) {
+                        #pragma omp simd
+                        for (int ow = lo; ow < hi; ow++) dst[2 * ow + off] += src[ow];
                     } else {
                         for (int ow = lo; ow < hi; ow++) dst[ow * S + off] += src[ow];
                     }

@@ -27,6 +27,9 @@
  * be kaiming_normal_(mode="fan_out", nonlinearity="relu") (torchvision's ResNet) instead of
  * PyTorch's default uniform.
  *
+ * The batched plan's backward reuses the columns that forward left in colb, unless a
+ * backward already overwrote them with the input gradient's.
+ *
  * Determinism: the weight and bias gradients of each sample go to that sample's own
  * partial buffer and are summed in sample order afterwards (batched: one GEMM, whose tiles
  * depend on the matrix shape only, and per-channel bias sums), so the result has the same
@@ -58,6 +61,7 @@ typedef struct {
     float *dw_part;           /* (max_batch, OC*C*K*K + OC): per-sample weight and bias gradients */
     float *colb;              /* batched: (C*K*K, max_batch*OH*OW) columns of the whole batch */
     float *yb;                /* batched: (OC, max_batch*OH*OW) output / output gradient by channel */
+    int    colb_fresh;        /* batched: colb holds the columns of the last forward's input */
     int    threads;           /* per-thread buffers allocated */
     int    forward_only;      /* built with frozen parameters: no grad_input, no dw_part */
 } conv2d_t;
@@ -107,6 +111,7 @@ static void batched_forward(conv2d_t *m, const float *x, int B)
 {
     int HW = m->OH * m->OW, NB = B * HW, CKK = m->C * m->K * m->K;
     batch_columns(m, x, B);
+    m->colb_fresh = 1;
     sn_gemm(0, 0, m->OC, NB, CKK, 1.0f, m->w, CKK, m->colb, NB, 0.0f, m->yb, NB);
     sn_channels_to_batch(m->base.output, m->yb, B, m->OC, HW, m->b);
 }
@@ -123,9 +128,10 @@ static void batched_backward(conv2d_t *m, const float *x, const float *dy, int B
         for (int i = 0; i < NB; i++) s += m->yb[(size_t)oc * NB + i];
         m->db[oc] += s;
     }
-    batch_columns(m, x, B);
+    if (!m->colb_fresh) batch_columns(m, x, B);
     sn_gemm(0, 1, m->OC, CKK, NB, 1.0f, m->yb, NB, m->colb, NB, 1.0f, m->dw, CKK);
     if (!l->need_grad_input) return;
+    m->colb_fresh = 0;   /* the input gradient's columns replace them */
     sn_gemm(1, 0, CKK, NB, m->OC, 1.0f, m->w, CKK, m->yb, NB, 0.0f, m->colb, NB);
     #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)NB * CKK))
     for (int b = 0; b < B; b++) {
