@@ -172,8 +172,6 @@ static char *vocab_text(char *const *words, int V)
     return t;
 }
 
-enum { SLOT_LOSS, SLOT_TOKENS, SLOT_ERROR, SLOT_STOP, SLOT_NONFINITE };
-
 typedef struct {
     sn_caption_model_t m;
     sn_adadelta_t      opt;
@@ -407,7 +405,6 @@ agree:
     int64_t step = at.step, tokens_done = 0;
     int stop = 0, cache_ready = 0;
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;
-    float *side = m->params.grads + n_train;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         int64_t n_loc = run.data.n_captions;
         if (!c->shuffle) for (int64_t i = 0; i < n_loc; i++) perm[i] = i;
@@ -456,35 +453,13 @@ agree:
             double t2 = sn_dist_wtime();
             if (!lrc) lrc = sn_caption_backward(m, 1.0f);
             double t3 = sn_dist_wtime();
-            side[SLOT_LOSS] = (float)loss;
-            side[SLOT_TOKENS] = (float)ntok;
-            side[SLOT_ERROR] = lrc != 0;
-            side[SLOT_STOP] = sn_stop_signal != 0;
-            side[SLOT_NONFINITE] = !isfinite(loss);
-            int arc = sn_dist_allreduce_step(m->params.grads, n_train + SN_PARAMS_SIDE_SLOTS, step, c->stall_timeout);
-            if (arc == SN_ESTALL) sn_dist_fail(arc, sn_error_message());
-            if (arc) { rc = arc; break; }
+            /* the mean over the global batch's real tokens: the summed gradients / their count */
+            sn_step_sums_t sum;
+            if ((rc = sn_step_sync(m->params.grads, n_train, loss, (double)ntok, lrc, 1, step, epoch, c->stall_timeout,
+                                   c->checkpoint, &sum))) break;
             double t4 = sn_dist_wtime();
-            if (side[SLOT_ERROR] > 0.0f) {
-                rc = lrc ? lrc : SN_FAIL(SN_EMPI, "step %lld failed on another rank", (long long)step);
-                break;
-            }
-            double tokens_g = side[SLOT_TOKENS], gsum = 0.0;
-            const float inv = (float)(1.0 / tokens_g);
-            float *g = m->params.grads;
-            #pragma omp parallel for reduction(+ : gsum) schedule(static)
-            for (size_t i = 0; i < n_train; i++) {
-                g[i] *= inv;
-                gsum += g[i];
-            }
-            if (side[SLOT_NONFINITE] > 0.0f || !isfinite(gsum)) {
-                rc = SN_FAIL(SN_ENUMERIC, "%s at step %lld (epoch %d): training stopped%s",
-                             side[SLOT_NONFINITE] > 0.0f ? "non-finite loss" : "non-finite gradient",
-                             (long long)step + 1, epoch, c->checkpoint ? "; the last checkpoint is kept" : "");
-                break;
-            }
-            double loss_g = side[SLOT_LOSS];
-            int stop_request = side[SLOT_STOP] > 0.0f;
+            double loss_g = sum.loss, tokens_g = sum.count;
+            int stop_request = sum.stop;
             sn_adadelta_step(&run.opt, m->params.values, m->params.grads);
             sn_params_zero_grad(&m->params);
             double t5 = sn_dist_wtime();
@@ -492,12 +467,7 @@ agree:
             r->t_allreduce += t4 - t3; r->t_optim += t5 - t4;
             step++;
             tokens_done += (int64_t)tokens_g;
-            if (loss_log) {
-                fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / tokens_g);
-                fflush(loss_log);
-            }
-            if (c->check_every > 0 && step % c->check_every == 0 &&
-                (rc = sn_dist_check_same(sn_params_hash(&m->params), "parameters"))) break;
+            if ((rc = sn_step_log_check(loss_log, step, loss_g / tokens_g, c->check_every, &m->params))) break;
             /* the epoch's loss: mean over steps of the step's token mean, as the reference reports it */
             sn_epoch_loss_add(&el, &prog, epoch, s, steps, loss_g / tokens_g, 1, (double)(s + 1) * B, t_epoch);
             sn_epoch_loss_part(&el, part_loss);

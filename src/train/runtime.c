@@ -1,7 +1,9 @@
 /*
  * runtime.c: the shared pieces of the training loops (runtime.h).
- * Must not: call MPI collectives (callers reduce what needs reducing).
+ * Must not: call MPI collectives other than the step's (sn_step_sync, sn_step_log_check),
+ * which every rank calls once per step; callers reduce anything else themselves.
  */
+#include <math.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -146,4 +148,47 @@ void sn_maybe_inject_fault(int rank, int64_t step)
         fprintf(stderr, "shardnet[rank %d]: SHARDNET_FAULT: stalling before step %lld\n", rank, (long long)step);
         for (;;) pause();
     }
+}
+
+/* ---- the step's synchronisation ------------------------------------------------------ */
+
+int sn_step_sync(float *grads, size_t n_train, double loss, double count, int lrc, int normalise, int64_t step,
+                 int epoch, double stall_timeout, const char *checkpoint, sn_step_sums_t *sums)
+{
+    float *side = grads + n_train;
+    side[SN_SLOT_LOSS] = (float)loss;
+    side[SN_SLOT_COUNT] = (float)count;
+    side[SN_SLOT_ERROR] = lrc != 0;
+    side[SN_SLOT_STOP] = sn_stop_signal != 0;
+    side[SN_SLOT_NONFINITE] = !isfinite(loss);
+    int rc = sn_dist_allreduce_step(grads, n_train + SN_PARAMS_SIDE_SLOTS, step, stall_timeout);
+    if (rc == SN_ESTALL) sn_dist_fail(rc, sn_error_message());   /* the others cannot be asked */
+    if (rc) return rc;
+    if (side[SN_SLOT_ERROR] > 0.0f)
+        return lrc ? lrc : SN_FAIL(SN_EMPI, "step %lld failed on another rank", (long long)step);
+    sums->loss = side[SN_SLOT_LOSS];
+    sums->count = side[SN_SLOT_COUNT];
+    sums->stop = side[SN_SLOT_STOP] > 0.0f;
+    const float inv = normalise ? (float)(1.0 / sums->count) : 1.0f;
+    double gsum = 0.0;
+    #pragma omp parallel for reduction(+ : gsum) schedule(static)
+    for (size_t i = 0; i < n_train; i++) {
+        if (normalise) grads[i] *= inv;
+        gsum += grads[i];
+    }
+    if (side[SN_SLOT_NONFINITE] > 0.0f || !isfinite(gsum))
+        return SN_FAIL(SN_ENUMERIC, "%s at step %lld (epoch %d): training stopped%s",
+                       side[SN_SLOT_NONFINITE] > 0.0f ? "non-finite loss" : "non-finite gradient", (long long)step + 1,
+                       epoch, checkpoint ? "; the last checkpoint is kept" : "");
+    return 0;
+}
+
+int sn_step_log_check(FILE *log, int64_t step, double mean_loss, int check_every, const sn_params_t *params)
+{
+    if (log) {
+        fprintf(log, "%lld %.9g\n", (long long)step, mean_loss);
+        fflush(log);
+    }
+    if (check_every > 0 && step % check_every == 0) return sn_dist_check_same(sn_params_hash(params), "parameters");
+    return 0;
 }

@@ -1,13 +1,16 @@
 /*
  * runtime.h: what every training loop of src/train shares: progress lines, the stop
  * signals (SIGTERM/SIGINT/SIGUSR1 -> checkpoint and stop), resident memory, the JSON-lines
- * metrics text kept for checkpoints, and the fault injection of the failure tests.
+ * metrics text kept for checkpoints, the fault injection of the failure tests, and the
+ * synchronising middle of a training step (the gradient allreduce and what travels with it).
  */
 #ifndef SHARDNET_TRAIN_RUNTIME_H
 #define SHARDNET_TRAIN_RUNTIME_H
 #include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
+#include "shardnet/params.h"
 
 typedef struct {
     int mode;   /* SN_PROGRESS_NONE, _LINES, or a bar (AUTO on a terminal) */
@@ -51,5 +54,31 @@ void sn_text_free(sn_text_t *t);
 /* SHARDNET_FAULT="stall:RANK:STEP": that rank stops making progress before that step
  * (sleeps until killed). For the failure tests. */
 void sn_maybe_inject_fault(int rank, int64_t step);
+
+/* Side slots of the gradient allreduce (SN_PARAMS_SIDE_SLOTS): the step's status travels
+ * with its gradients, so no extra collective is needed to agree on it. */
+enum { SN_SLOT_LOSS, SN_SLOT_COUNT, SN_SLOT_ERROR, SN_SLOT_STOP, SN_SLOT_NONFINITE };
+
+typedef struct {
+    double loss;    /* the loss summed over ranks */
+    double count;   /* what it sums over (samples, tokens), summed over ranks */
+    int    stop;    /* a stop signal reached some rank */
+} sn_step_sums_t;
+
+/* One training step's synchronisation, alike for every model. This rank's loss, count,
+ * result (lrc: its forward/backward) and pending stop signal join the allreduce of grads
+ * (n_train gradients, then the side slots), so a rank that failed still takes part and
+ * nobody waits for it. Then a failure anywhere, a non-finite loss or a non-finite summed
+ * gradient give every rank the same error; a stalled peer ends the job (MPI_Abort).
+ * normalise: divide the summed gradients by the summed count (a mean over the global
+ * batch's tokens, when ranks hold different numbers). epoch and checkpoint (may be NULL)
+ * only word the message. */
+int sn_step_sync(float *grads, size_t n_train, double loss, double count, int lrc, int normalise, int64_t step,
+                 int epoch, double stall_timeout, const char *checkpoint, sn_step_sums_t *sums);
+
+/* After a step's update: rank 0's loss-log line (flushed: people and tests follow it
+ * while the run goes on; log may be NULL), and every check_every steps the check that
+ * all ranks hold the same parameters. */
+int sn_step_log_check(FILE *log, int64_t step, double mean_loss, int check_every, const sn_params_t *params);
 
 #endif

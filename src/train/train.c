@@ -4,7 +4,6 @@
  * through dist/, everything HDF5 through data/ and checkpoint.c.
  */
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -149,9 +148,6 @@ int sn_evaluate(sn_model_t *m, const char *path, const char *split, int64_t limi
 }
 
 /* ---- the training loop -------------------------------------------------------------- */
-
-/* Side slots of the gradient allreduce (see SN_PARAMS_SIDE_SLOTS). */
-enum { SLOT_LOSS, SLOT_ERROR, SLOT_STOP, SLOT_NONFINITE };
 
 typedef struct {
     sn_model_t      m;
@@ -325,7 +321,6 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
     int stop = 0;
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;   /* the epoch so far */
     const float scale = 1.0f / (float)B;
-    float *side = m->params.grads + n_train;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         if (!c->shuffle) for (int64_t i = 0; i < n_loc; i++) perm[i] = i;
         else if (c->global_shuffle) sn_rng_permutation(perm, n_loc, c->seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 0);
@@ -351,41 +346,19 @@ int sn_train_mnist(const sn_train_config_t *c, sn_train_result_t *r)
             if (!lrc) lrc = sn_nll_backward(dlogp, y, b_loc, m->num_classes, scale);
             if (!lrc) lrc = sn_layer_backward(m->net, &ctx, x, dlogp, b_loc);
             double t3 = sn_dist_wtime();
-            /* a local failure still joins the allreduce, flagged, so that no rank hangs */
-            side[SLOT_LOSS] = (float)loss;
-            side[SLOT_ERROR] = lrc != 0;
-            side[SLOT_STOP] = sn_stop_signal != 0;
-            side[SLOT_NONFINITE] = !isfinite(loss);
-            int arc = sn_dist_allreduce_step(m->params.grads, n_train + SN_PARAMS_SIDE_SLOTS, step, c->stall_timeout);
-            if (arc == SN_ESTALL) sn_dist_fail(arc, sn_error_message());   /* the others cannot be asked */
-            if (arc) { rc = arc; break; }
+            sn_step_sums_t sum;
+            if ((rc = sn_step_sync(m->params.grads, n_train, loss, b_loc, lrc, 0, step, epoch, c->stall_timeout,
+                                   c->checkpoint, &sum))) break;
             double t4 = sn_dist_wtime();
-            if (side[SLOT_ERROR] > 0.0f) {
-                rc = lrc ? lrc : SN_FAIL(SN_EMPI, "step %lld failed on another rank", (long long)step);
-                break;
-            }
-            double gsum = 0.0;
-            for (size_t i = 0; i < n_train; i++) gsum += m->params.grads[i];
-            if (side[SLOT_NONFINITE] > 0.0f || !isfinite(gsum)) {
-                rc = SN_FAIL(SN_ENUMERIC, "%s at step %lld (epoch %d): training stopped%s",
-                             side[SLOT_NONFINITE] > 0.0f ? "non-finite loss" : "non-finite gradient",
-                             (long long)step + 1, epoch, c->checkpoint ? "; the last checkpoint is kept" : "");
-                break;
-            }
-            double loss_g = side[SLOT_LOSS];
-            int stop_request = side[SLOT_STOP] > 0.0f;
+            double loss_g = sum.loss;
+            int stop_request = sum.stop;
             sn_adadelta_step(&run.opt, m->params.values, m->params.grads);
             sn_params_zero_grad(&m->params);
             double t5 = sn_dist_wtime();
             r->t_data += t1 - t0; r->t_forward += t2 - t1; r->t_backward += t3 - t2;
             r->t_allreduce += t4 - t3; r->t_optim += t5 - t4;
             step++;
-            if (loss_log) {   /* flushed: people and tests follow it while the run goes on */
-                fprintf(loss_log, "%lld %.9g\n", (long long)step, loss_g / B);
-                fflush(loss_log);
-            }
-            if (c->check_every > 0 && step % c->check_every == 0 &&
-                (rc = sn_dist_check_same(sn_params_hash(&m->params), "parameters"))) break;
+            if ((rc = sn_step_log_check(loss_log, step, loss_g / B, c->check_every, &m->params))) break;
             sn_epoch_loss_add(&el, &prog, epoch, s, steps, loss_g, B, (double)(s + 1) * B, t_epoch);
             sn_epoch_loss_part(&el, part_loss);
             part_secs = sn_dist_wtime() - t_epoch;
