@@ -210,6 +210,27 @@ static size_t first_nonfinite(const float *v, size_t n)
 }
 
 /* /vocab_text into a malloc'd string; NULL when absent. */
+/* Reads /params/NAME of every tensor of p whose name starts with prefix into vals (the
+ * arena's layout), refusing a non-finite value. */
+static int read_params(hid_t f, const char *path, const sn_params_t *p, const char *prefix, float *vals)
+{
+    size_t np = strlen(prefix);
+    hid_t g = H5Gopen2(f, "params", H5P_DEFAULT);
+    if (g < 0) return SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
+    int rc = SN_OK;
+    for (int i = 0; !rc && i < p->n; i++) {
+        const sn_param_spec_t *s = &p->specs[i];
+        if (strncmp(s->name, prefix, np) != 0) continue;
+        rc = read_f32(g, path, "params", s->name, s->ndim, s->shape, s->count, vals + s->offset);
+        size_t bad = rc ? 0 : first_nonfinite(vals + s->offset, s->count);
+        if (!rc && bad < s->count)
+            rc = SN_FAIL(SN_EFORMAT, "%s: /params/%s holds a non-finite value (%g at index %zu)", path, s->name,
+                         vals[s->offset + bad], bad);
+    }
+    H5Gclose(g);
+    return rc;
+}
+
 static int read_vocab_text(hid_t f, const char *path, char **out)
 {
     *out = NULL;
@@ -266,19 +287,9 @@ int sn_checkpoint_load(const char *path, sn_params_t *p, sn_adadelta_t *opt, sn_
     float *sq = NULL, *acc = NULL;
     long opt_steps = 0;
     if (!vals) rc = SN_ENOMEM;
-    hid_t g = rc ? -1 : H5Gopen2(f, "params", H5P_DEFAULT);
-    if (!rc && g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
-    for (int i = 0; !rc && i < p->n; i++) {
-        const sn_param_spec_t *s = &p->specs[i];
-        rc = read_f32(g, path, "params", s->name, s->ndim, s->shape, s->count, vals + s->offset);
-        size_t bad = rc ? 0 : first_nonfinite(vals + s->offset, s->count);
-        if (!rc && bad < s->count)
-            rc = SN_FAIL(SN_EFORMAT, "%s: /params/%s holds a non-finite value (%g at index %zu)", path, s->name,
-                         vals[s->offset + bad], bad);
-    }
-    if (g >= 0) H5Gclose(g);
+    if (!rc) rc = read_params(f, path, p, "", vals);
     if (!rc && opt) {
-        g = H5Gopen2(f, "optim", H5P_DEFAULT);
+        hid_t g = H5Gopen2(f, "optim", H5P_DEFAULT);
         if (g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /optim group (saved without optimizer state)", path);
         sq = rc ? NULL : sn_alloc(opt->n * sizeof(float), "checkpoint scratch");
         acc = rc ? NULL : sn_alloc(opt->n * sizeof(float), "checkpoint scratch");
@@ -365,18 +376,7 @@ int sn_checkpoint_load_prefix(const char *path, sn_params_t *p, const char *pref
     /* read into a scratch copy: the arena changes only if every wanted tensor is good */
     float *vals = rc ? NULL : sn_alloc(p->total * sizeof(float), "checkpoint scratch");
     if (!rc && !vals) rc = SN_ENOMEM;
-    hid_t g = rc ? -1 : H5Gopen2(f, "params", H5P_DEFAULT);
-    if (!rc && g < 0) rc = SN_FAIL(SN_EFORMAT, "%s: no /params group (not a shardnet parameter file)", path);
-    for (int i = 0; !rc && i < p->n; i++) {
-        const sn_param_spec_t *s = &p->specs[i];
-        if (strncmp(s->name, prefix, np) != 0) continue;
-        rc = read_f32(g, path, "params", s->name, s->ndim, s->shape, s->count, vals + s->offset);
-        size_t bad = rc ? 0 : first_nonfinite(vals + s->offset, s->count);
-        if (!rc && bad < s->count)
-            rc = SN_FAIL(SN_EFORMAT, "%s: /params/%s holds a non-finite value (%g at index %zu)", path, s->name,
-                         vals[s->offset + bad], bad);
-    }
-    if (g >= 0) H5Gclose(g);
+    if (!rc) rc = read_params(f, path, p, prefix, vals);
     if (!rc)
         for (int i = 0; i < p->n; i++) {
             const sn_param_spec_t *s = &p->specs[i];
