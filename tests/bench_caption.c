@@ -9,30 +9,12 @@
  */
 #include <stdio.h>
 #include <stdlib.h>
-#include <time.h>
 #include "shardnet/caption.h"
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
+#include "bench_util.h"
 
 enum { MAX_LEN = 20 };
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
-/* CPU seconds of all threads: on a shared machine, unlike wall time, it leaves out the
- * time this process waited for a core (with 1 thread it is the work done). */
-static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static int fail(void)
 {
@@ -75,13 +57,13 @@ int main(int argc, char **argv)
         double loss;
         int64_t ntok;
         sn_params_zero_grad(&m.params);
-        double c0 = cpu(), t0 = now();
+        double c0 = bench_cpu(), t0 = bench_now();
         if (sn_caption_forward_loss(&m, &ctx, img, cap, len, B, &loss, &ntok)) return fail();
         if (sn_caption_backward(&m, 1.0f / (float)ntok)) return fail();
-        double t1 = now(), c1 = cpu();
+        double t1 = bench_now(), c1 = bench_cpu();
         if (sn_caption_forward_loss_features(&m, &ctx, feat, cap, len, B, &loss, &ntok)) return fail();
         if (sn_caption_backward(&m, 1.0f / (float)ntok)) return fail();
-        double t2 = now(), c2 = cpu();
+        double t2 = bench_now(), c2 = bench_cpu();
         if (it >= warmup) {
             cfull[it - warmup] = c1 - c0;
             cdec[it - warmup] = c2 - c1;
@@ -89,10 +71,10 @@ int main(int argc, char **argv)
             dec[it - warmup] = t2 - t1;
         }
     }
-    qsort(full, (size_t)iters, sizeof(double), cmp);
-    qsort(dec, (size_t)iters, sizeof(double), cmp);
-    qsort(cfull, (size_t)iters, sizeof(double), cmp);
-    qsort(cdec, (size_t)iters, sizeof(double), cmp);
+    qsort(full, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(dec, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(cfull, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(cdec, (size_t)iters, sizeof(double), bench_cmp_double);
     printf("shardnet caption step B=%d crop=%d V=%d tokens %d threads %d: step %.2f ms (min %.2f), "
            "%.1f images/s; decoder alone %.2f ms (min %.2f); medians over %d iters; cpu: step %.2f ms, decoder %.2f ms\n",
            B, crop, V, tokens, threads, 1e3 * full[iters / 2], 1e3 * full[0], B / full[iters / 2],

@@ -12,14 +12,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include "kernels/kernels.h"
+#include "bench_util.h"
 #include "layer_util.h"
 #include "shardnet/layers.h"
-
-static int cmp_double(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
 
 static void usage(FILE *to)
 {
@@ -93,7 +88,7 @@ int main(int argc, char **argv)
             double dt = (omp_get_wtime() - t0) * 1e3;
             if (r >= 0) ms[r] = dt;
         }
-        qsort(ms, (size_t)reps, sizeof *ms, cmp_double);
+        qsort(ms, (size_t)reps, sizeof *ms, bench_cmp_double);
         printf("threads %d: min %.2f ms  median %.2f ms  (%.1f GFLOP/s at the median)\n",
                threads[t], ms[0], ms[reps / 2], gflop / (ms[reps / 2] / 1e3));
     }

@@ -8,28 +8,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
-#include <time.h>
 #include "shardnet/sequence.h"
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return ts.tv_sec + 1e-9 * ts.tv_nsec;
-}
-
-static double now(void) { return clock_s(CLOCK_MONOTONIC); }
-/* CPU seconds of all threads: on a shared machine, unlike wall time, it leaves out the
- * time this process waited for a core (with 1 thread it is the work done). */
-static double cpu(void) { return clock_s(CLOCK_PROCESS_CPUTIME_ID); }
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
+#include "bench_util.h"
 
 int main(int argc, char **argv)
 {
@@ -57,12 +39,12 @@ int main(int argc, char **argv)
     for (size_t i = 0; i < nx; i++) x[i] = 2.0f * sn_rng_uniform(1, 7, 0, 0, i) - 1.0f;
     for (size_t i = 0; i < ny; i++) dy[i] = 2.0f * sn_rng_uniform(1, 7, 1, 0, i) - 1.0f;
     for (int it = 0; it < warmup + iters; it++) {
-        double c0 = cpu(), t0 = now();
+        double c0 = bench_cpu(), t0 = bench_now();
         if (sn_lstm_forward_seq(l, x, B, T, NULL, NULL, NULL)) { fprintf(stderr, "%s\n", sn_error_message()); return 1; }
-        double t1 = now();
+        double t1 = bench_now();
         sn_params_zero_grad(&p);
         if (sn_lstm_backward_seq(l, dy, NULL, NULL, NULL, NULL)) { fprintf(stderr, "%s\n", sn_error_message()); return 1; }
-        double t2 = now(), c2 = cpu();
+        double t2 = bench_now(), c2 = bench_cpu();
         if (it >= warmup) {
             ctot[it - warmup] = c2 - c0;
             fwd[it - warmup] = t1 - t0;
@@ -71,9 +53,9 @@ int main(int argc, char **argv)
     }
     double mean = 0.0;
     for (int i = 0; i < iters; i++) mean += tot[i] / iters;
-    qsort(fwd, (size_t)iters, sizeof(double), cmp);
-    qsort(tot, (size_t)iters, sizeof(double), cmp);
-    qsort(ctot, (size_t)iters, sizeof(double), cmp);
+    qsort(fwd, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(tot, (size_t)iters, sizeof(double), bench_cmp_double);
+    qsort(ctot, (size_t)iters, sizeof(double), bench_cmp_double);
     double flop = 3.0 * 2.0 * B * T * 4.0 * H * (F + H) + (L - 1) * 3.0 * 2.0 * B * T * 4.0 * H * (2.0 * H);
     printf("shardnet LSTM(%d,%d) layers %d B=%d T=%d threads %d: fwd %.2f ms, fwd+bwd %.2f ms median "
            "(mean %.2f, min %.2f) over %d iters; %.1f GFLOP/s on the gate matmuls; cpu %.2f ms median\n",
