@@ -5,24 +5,14 @@
 # validation image (159) and the HTML gallery.
 #   slurm_caption.sh REPO_DIR SHARDNET DATA_DIR WORK_DIR
 set -euo pipefail
-[ "$(id -u)" = 0 ] || { echo "skipped: starting the Slurm daemons needs root"; exit 77; }
 repo=$1 sn=$2 data=$3 work=$4
+. "$repo/tests/slurm/harness.sh" "$repo"
 rm -rf "$work" && mkdir -p "$work/out" && cd "$work"
-export SLURM_BASE=/tmp/shardnet-slurm-test SLURMCTLD_PORT=16817 SLURMD_PORT=16818
-bash "$repo/tests/slurm/cluster.sh" down >/dev/null 2>&1 || true
-bash "$repo/tests/slurm/cluster.sh" up
-trap 'bash "$repo/tests/slurm/cluster.sh" down >/dev/null 2>&1' EXIT
-eval "$(bash "$repo/tests/slurm/cluster.sh" env)"
 jid=$(SHARDNET_DIR=$repo SHARDNET_BIN=$sn SHARDNET_DATA=$data SHARDNET_OUT=$work/out SHARDNET_SIZE=32 \
       sbatch --parsable --chdir="$work" --ntasks-per-node=2 "$repo/jobs/caption.sbatch" \
       --crop 32 --epochs 1 --max-steps 10 --embed 32 --hidden 64)
 echo "submitted job $jid"
-state() { scontrol show job -o "$jid" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
-for _ in $(seq 3000); do
-  s=$(state)
-  case "$s" in COMPLETED|FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
-  sleep 0.1
-done
+s=$(job_wait "$jid" 3000)
 log=$work/shardnet-caption-$jid.out
 cat "$log"
 [ "$s" = COMPLETED ] || { echo "FAIL: job ended $s"; exit 1; }

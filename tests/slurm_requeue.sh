@@ -6,15 +6,9 @@
 # 2-rank run of the same command.
 #   slurm_requeue.sh REPO_DIR SHARDNET DATA WORK_DIR
 set -euo pipefail
-[ "$(id -u)" = 0 ] || { echo "skipped: starting the Slurm daemons needs root"; exit 77; }
 repo=$1 sn=$2 data=$3 work=$4
+. "$repo/tests/slurm/harness.sh" "$repo"
 rm -rf "$work" && mkdir -p "$work" && cd "$work"
-# a private cluster: short socket paths under /tmp, ports away from a real local Slurm
-export SLURM_BASE=/tmp/shardnet-slurm-test SLURMCTLD_PORT=16817 SLURMD_PORT=16818
-bash "$repo/tests/slurm/cluster.sh" down >/dev/null 2>&1 || true
-bash "$repo/tests/slurm/cluster.sh" up
-trap 'bash "$repo/tests/slurm/cluster.sh" down >/dev/null 2>&1' EXIT
-eval "$(bash "$repo/tests/slurm/cluster.sh" env)"
 args=(--train-limit 6400 --test-limit 200 --epochs 2 --loss-log "$work/out/loss.log")
 mkdir -p out
 # the reference: the same two ranks x one thread, without interruption
@@ -23,15 +17,10 @@ OMP_NUM_THREADS=1 mpirun -np 2 --oversubscribe "$sn" train --data "$data" --thre
 jid=$(SHARDNET_DIR=$repo SHARDNET_BIN=$sn SHARDNET_DATA=$data SHARDNET_OUT=$work/out SHARDNET_CHECKPOINT_EVERY=50 \
       sbatch --parsable --chdir="$work" --ntasks-per-node=2 "$repo/jobs/mnist.sbatch" "${args[@]}")
 echo "submitted job $jid"
-state() { scontrol show job -o "$jid" | grep -o 'JobState=[A-Z_]*' | cut -d= -f2; }
 for _ in $(seq 1200); do [ -f out/loss.log ] && [ "$(wc -l < out/loss.log)" -ge 60 ] && break; sleep 0.1; done
 scancel --batch --signal=USR1 "$jid"
 echo "sent USR1 after $(wc -l < out/loss.log) steps"
-for _ in $(seq 1800); do
-  s=$(state)
-  case "$s" in COMPLETED) break ;; FAILED|CANCELLED|TIMEOUT|NODE_FAIL|OUT_OF_MEMORY) break ;; esac
-  sleep 0.1
-done
+s=$(job_wait "$jid" 1800)
 log=$work/shardnet-mnist-$jid.out
 cat "$log"
 [ "$s" = COMPLETED ] || { echo "FAIL: job ended $s"; exit 1; }
