@@ -87,6 +87,8 @@ int  sn_train_caption(const sn_caption_train_config_t *c, sn_caption_train_resul
 int  sn_caption_evaluate(sn_caption_model_t *m, const sn_coco_set_t *set, char *const *words, int want_bleu,
                          int max_tokens, sn_caption_eval_t *out);
 void sn_caption_eval_free(sn_caption_eval_t *e);
+/* The words of ids[0..n) joined by single spaces, as a caption is printed everywhere. */
+void sn_caption_fprint(FILE *f, char *const *words, const int32_t *ids, int n);
 /* "  image ROW: greedy caption" and one reference, for the first n of this rank's images. */
 void sn_caption_print_samples(FILE *f, const sn_coco_set_t *set, char *const *words, const sn_caption_eval_t *e,
                               int max_tokens, int n);

@@ -320,11 +320,6 @@ static void free_words(char **w, int V)
     free(w);
 }
 
-static void print_caption(FILE *f, char *const *words, const int32_t *ids, int n)
-{
-    for (int t = 0; t < n; t++) fprintf(f, "%s%s", t ? " " : "", words[ids[t]]);
-}
-
 /* Every rank's captions into one file, in image order: the ranks append in turn. */
 static int write_results(const char *path, const sn_coco_set_t *set, char *const *words, const sn_caption_eval_t *e,
                          int max_tokens)
@@ -336,7 +331,7 @@ static int write_results(const char *path, const sn_coco_set_t *set, char *const
             if (!f) rc = SN_FAIL(SN_EIO, "%s: cannot write", path);
             for (int64_t i = 0; !rc && i < e->n_hyp; i++) {
                 fprintf(f, "%lld\t", (long long)(set->image_first + i));
-                print_caption(f, words, e->hyp + (size_t)i * max_tokens, e->hyp_len[i]);
+                sn_caption_fprint(f, words, e->hyp + (size_t)i * max_tokens, e->hyp_len[i]);
                 for (int64_t k = 0; k < set->n_captions; k++)
                     if (set->image[k] == i) fprintf(f, "\t%s", set->refs[k]);
                 fputc('\n', f);
@@ -415,7 +410,7 @@ static int cmd_caption(const args_t *a)
         if (!rc) rc = sn_caption_greedy(&m, x, b, max_tokens, out + (size_t)i * max_tokens, len + i);
         for (int k = 0; !rc && k < b; k++) {
             printf("%s\t", a->images[i + k]);
-            print_caption(stdout, words, out + (size_t)(i + k) * max_tokens, len[i + k]);
+            sn_caption_fprint(stdout, words, out + (size_t)(i + k) * max_tokens, len[i + k]);
             printf("\n");
         }
     }

@@ -11,15 +11,18 @@
 #include "caption_cmd.h"
 #include "gallery.h"
 
-/* "w1 w2 ..." of a greedy caption, malloc'd. */
+/* "w1 w2 ..." of a greedy caption, malloc'd (NULL: out of memory). */
 static char *caption_text(char *const *words, const int32_t *ids, int n)
 {
-    size_t len = 1;
-    for (int t = 0; t < n; t++) len += strlen(words[ids[t]]) + 1;
-    char *s = malloc(len), *p = s;
-    if (!s) return NULL;
-    *p = '\0';
-    for (int t = 0; t < n; t++) p += sprintf(p, "%s%s", t ? " " : "", words[ids[t]]);
+    char *s = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&s, &len);
+    if (!f) return NULL;
+    sn_caption_fprint(f, words, ids, n);
+    if (fclose(f) != 0) {
+        free(s);
+        return NULL;
+    }
     return s;
 }
 

@@ -261,13 +261,17 @@ int sn_caption_evaluate(sn_caption_model_t *m, const sn_coco_set_t *s, char *con
     return SN_OK;
 }
 
+void sn_caption_fprint(FILE *f, char *const *words, const int32_t *ids, int n)
+{
+    for (int t = 0; t < n; t++) fprintf(f, "%s%s", t ? " " : "", words[ids[t]]);
+}
+
 void sn_caption_print_samples(FILE *f, const sn_coco_set_t *s, char *const *words, const sn_caption_eval_t *e,
                               int max_tokens, int n)
 {
     for (int64_t i = 0; i < e->n_hyp && i < n; i++) {
         fprintf(f, "  image %lld: ", (long long)(s->image_first + i));
-        for (int t = 0; t < e->hyp_len[i]; t++)
-            fprintf(f, "%s%s", t ? " " : "", words[e->hyp[(size_t)i * max_tokens + t]]);
+        sn_caption_fprint(f, words, e->hyp + (size_t)i * max_tokens, e->hyp_len[i]);
         for (int64_t c = 0; c < s->n_captions; c++)
             if (s->image[c] == i) {
                 fprintf(f, "\n      reference: %s", s->refs[c]);
