@@ -13,6 +13,11 @@ foreach(shard 0 1 2 3)
   set_tests_properties(test_coco_image_all_${shard} PROPERTIES LABELS "unit" ENVIRONMENT "${SN_TEST_ENV}")
 endforeach()
 
+# libjpeg-turbo's own cost per image (the floor under sn-resize, sn-pack and PIL): a
+# benchmark, built and not run.
+add_executable(bench_jpeg_decode ${CMAKE_CURRENT_LIST_DIR}/bench_jpeg_decode.c)
+target_link_libraries(bench_jpeg_decode PRIVATE dp_image)
+
 # ---- sn-resize ---------------------------------------------------------------------
 # An input folder of links: every 8th coco-mini val2017 image, generated edge cases
 # (grayscale, CMYK, PNG named .jpg, alpha, palette, 4:2:0, progressive), two unreadable
