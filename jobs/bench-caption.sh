@@ -2,7 +2,8 @@
 # Captioning training speed, shardnet beside the PyTorch reference
 # (../shared/bench/torch_caption.py), in one sitting, on the reference training set
 # (flickr8k-1000 + coco-mini train2017, 256x256, batch 32). For each configuration it
-# reports images/s (caption-image pairs over whole steps, data included), the time per
+# reports images/s (caption-image pairs over whole steps after 3 warm-up steps, data
+# included, as the reference counts them), the time per
 # phase and the peak resident memory per process; then the LSTM(256, 512) forward+backward
 # micro-benchmark (B 32, T 20) of both, and the frozen-encoder feature cache (first epoch
 # against a later one).
@@ -45,7 +46,8 @@ for cfg in $configs; do
   /usr/bin/time -f "%M" -o "$log.rss" build/shardnet train --model caption --data "$work/flickr_train.h5" \
     --data "$work/coco_train.h5" --encoder "$enc" "${frozen[@]}" --crop "$crop" --batch 32 --max-steps "$steps" \
     --threads "$threads" --progress none > "$log" 2>&1 || { cat "$log"; exit 1; }
-  ips=$(grep -o '([0-9.]* images/s' "$log" | tr -d '(' | awk '{print $1}')
+  # like the reference: the steps after 3 warm-up steps
+  ips=$(sed -nE 's/.*after the first [0-9]+ steps: ([0-9.]+) images\/s.*/\1/p' "$log")
   phases=$(grep 'time per phase' "$log" | sed 's/.*(rank 0): //')
   printf '%-26s %9s %10d  %s\n' "shardnet $cfg x$threads" "$ips" $(( $(cat "$log.rss") / 1024 )) "$phases"
   if [ $torch = 1 ] && [ -f ../shared/bench/torch_caption.py ]; then

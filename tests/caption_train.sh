@@ -60,6 +60,9 @@ equivalence)
   echo "ok: 4 steps == 2 steps + checkpoint + 2 resumed steps, bit for bit (2 ranks)"
   run 2 sharded.log --batch 8 --crop 24 --embed 32 --hidden 64 --epochs 1 --max-steps 6 --no-bleu
   echo "ok: sharded mode, 2 ranks identical"
+  # the benchmarks' figure: 6 steps, 3 of them after the warm-up; a 2-step run has none
+  grep -qE "after the first 3 steps: [0-9]+\.[0-9] images/s" sharded.log || { cat sharded.log; fail "no steady-state rate"; }
+  ! grep -q "after the first" first.log || fail "a steady-state rate without steps after the warm-up"
   frozen=(--freeze-encoder --batch 8 --crop 24 --embed 32 --hidden 64 --seed 5 --no-bleu)
   run 2 frozen1.log "${frozen[@]}" --max-steps 1 --save frozen1.h5
   run 2 frozen3.log "${frozen[@]}" --epochs 2 --max-steps 60 --save frozen3.h5 --metrics frozen.jsonl

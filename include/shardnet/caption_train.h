@@ -65,11 +65,16 @@ typedef struct sn_caption_eval {
     int64_t  n_hyp;
 } sn_caption_eval_t;
 
+enum { SN_CAPTION_WARMUP_STEPS = 3 };
+
 typedef struct sn_caption_train_result {
     int64_t  steps;
     double   train_loss;
     sn_caption_eval_t val;          /* the last evaluation (without hypotheses) */
     double   seconds, images_per_s, tokens_per_s;
+    /* over the steps after the first SN_CAPTION_WARMUP_STEPS of this run (first touches of
+     * the buffers, BLAS's own set-up), step time only: how benchmarks count; 0 if none */
+    double   steady_images_per_s;
     double   first_epoch_s, last_epoch_s;
     double   t_data, t_forward, t_backward, t_allreduce, t_optim;
     double   peak_rss_mb;

@@ -452,10 +452,15 @@ int sn_cli_caption_main(const char *cmd, int argc, char **argv)
         sn_caption_train_result_t r;
         rc = sn_train_caption(&a.t, &r);
         if (!rc && sn_dist_rank() == 0)
+        {
             printf("shardnet: done: %lld steps in %.1f s (%.1f images/s, %.0f tokens/s), peak memory per rank %.0f MB\n"
                    "shardnet: time per phase (rank 0): data %.1f s, forward %.1f s, backward %.1f s, allreduce %.1f s, "
                    "optimizer %.1f s\n", (long long)r.steps, r.seconds, r.images_per_s, r.tokens_per_s, r.peak_rss_mb,
                    r.t_data, r.t_forward, r.t_backward, r.t_allreduce, r.t_optim);
+            if (r.steady_images_per_s > 0)
+                printf("shardnet: after the first %d steps: %.1f images/s (step time only)\n", SN_CAPTION_WARMUP_STEPS,
+                       r.steady_images_per_s);
+        }
         if (!rc && r.stopped_by_signal) code = EXIT_STOPPED;
     } else if (strcmp(cmd, "eval") == 0) {
         rc = cmd_eval(&a);

@@ -403,6 +403,7 @@ agree:
     sn_saved_signals_t saved;
     sn_catch_stop_signals(&saved);
     int64_t step = at.step, tokens_done = 0;
+    double steady_s = 0.0;   /* step time after the warm-up steps */
     int stop = 0, cache_ready = 0;
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
@@ -465,6 +466,7 @@ agree:
             double t5 = sn_dist_wtime();
             r->t_data += t1 - t0; r->t_forward += t2 - t1; r->t_backward += t3 - t2;
             r->t_allreduce += t4 - t3; r->t_optim += t5 - t4;
+            if (step - at.step >= SN_CAPTION_WARMUP_STEPS) steady_s += t5 - t0;
             step++;
             tokens_done += (int64_t)tokens_g;
             if ((rc = sn_step_log_check(loss_log, step, loss_g / tokens_g, c->check_every, &m->params))) break;
@@ -522,6 +524,7 @@ agree:
     r->steps = step;
     r->images_per_s = r->seconds > 0 ? (double)(step - at.step) * B / r->seconds : 0.0;
     r->tokens_per_s = r->seconds > 0 ? (double)tokens_done / r->seconds : 0.0;
+    r->steady_images_per_s = steady_s > 0 ? (double)(step - at.step - SN_CAPTION_WARMUP_STEPS) * B / steady_s : 0.0;
     if (rc) {
         rc = sn_dist_agree(rc);
         goto out;
