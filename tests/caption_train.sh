@@ -63,6 +63,12 @@ equivalence)
   # the benchmarks' figure: 6 steps, 3 of them after the warm-up; a 2-step run has none
   grep -qE "after the first 3 steps: [0-9]+\.[0-9] images/s" sharded.log || { cat sharded.log; fail "no steady-state rate"; }
   ! grep -q "after the first" first.log || fail "a steady-state rate without steps after the warm-up"
+  # more threads than CPUs to run on (what mpirun's default binding does to a rank): a warning
+  taskset -c 0 "$sn" train --model caption --data train.h5 --progress none --threads 2 --batch 8 --crop 24 \
+    --embed 32 --hidden 64 --no-bleu --max-steps 1 > bound.log 2>&1 || { cat bound.log; fail "run bound to one CPU"; }
+  grep -q "warning: 2 threads per rank, but rank 0 may only run on 1 CPU" bound.log || { cat bound.log; fail "no binding warning"; }
+  ! grep -q "threads per rank, but" sharded.log || fail "a binding warning with 1 thread per rank"
+  echo "ok: warning when a rank has more threads than CPUs"
   frozen=(--freeze-encoder --batch 8 --crop 24 --embed 32 --hidden 64 --seed 5 --no-bleu)
   run 2 frozen1.log "${frozen[@]}" --max-steps 1 --save frozen1.h5
   run 2 frozen3.log "${frozen[@]}" --epochs 2 --max-steps 60 --save frozen3.h5 --metrics frozen.jsonl

@@ -46,6 +46,8 @@ _Noreturn void sn_dist_fail(int status, const char *message);
 
 /* Threads per rank that fill this rank's CPU set without oversubscribing the node. */
 int  sn_dist_default_threads(void);
+/* CPUs this process may run on (its affinity mask; the online CPUs if unknown). */
+int  sn_dist_bound_cpus(void);
 
 double sn_dist_wtime(void);
 

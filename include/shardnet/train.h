@@ -64,7 +64,8 @@ typedef struct sn_train_result {
 } sn_train_result_t;
 
 void sn_train_defaults(sn_train_config_t *c);
-/* Sets the OpenMP/BLAS threads of this rank (0: fill the rank's CPUs); returns the count. */
+/* Sets the OpenMP/BLAS threads of this rank (0: fill the rank's CPUs); returns the count.
+ * Rank 0 warns (once) when it was given more threads than the CPUs it is bound to. */
 int  sn_train_set_threads(int requested);
 /* OpenBLAS's kernel family, and a better one when it fell back to generic kernels (or NULL).
  * OPENBLAS_CORETYPE is read when the library loads, so a program re-executes itself to

@@ -221,11 +221,17 @@ _Noreturn void sn_dist_fail(int status, const char *message)
     exit(1);
 }
 
-int sn_dist_default_threads(void)
+int sn_dist_bound_cpus(void)
 {
     cpu_set_t set;
-    int cpus = 1;
-    if (sched_getaffinity(0, sizeof set, &set) == 0) cpus = CPU_COUNT(&set);
+    if (sched_getaffinity(0, sizeof set, &set) == 0) return CPU_COUNT(&set);
+    long online = sysconf(_SC_NPROCESSORS_ONLN);
+    return online > 0 ? (int)online : 1;
+}
+
+int sn_dist_default_threads(void)
+{
+    int cpus = sn_dist_bound_cpus();
     long online = sysconf(_SC_NPROCESSORS_ONLN);
     /* An unbound rank sees every CPU of the node: share them among the node's ranks. */
     if (online > 0 && cpus >= online && g_local_size > 1) cpus = cpus / g_local_size;

@@ -35,8 +35,18 @@ void sn_train_defaults(sn_train_config_t *c)
 
 int sn_train_set_threads(int requested)
 {
+    static int warned;
     int threads = requested > 0 ? requested : sn_dist_default_threads();
     sn_kernels_set_threads(threads);
+    int cpus = sn_dist_bound_cpus();
+    if (threads > cpus && sn_dist_rank() == 0 && !warned) {
+        /* mpirun binds each rank to one core by default (np <= 2): a rank then runs all its
+         * threads on that core, at half speed or worse, without any other sign */
+        fprintf(stderr, "shardnet: warning: %d threads per rank, but rank 0 may only run on %d CPU%s (its affinity): "
+                "the threads share them. Under mpirun give each rank its cores (--bind-to core --map-by slot:PE=%d, "
+                "or --bind-to none); a single rank needs no mpirun.\n", threads, cpus, cpus > 1 ? "s" : "", threads);
+        warned = 1;
+    }
     return threads;
 }
 
