@@ -65,8 +65,15 @@ static int load_folder(const char *dir, blob_t **out)
         fseek(f, 0, SEEK_END);
         long size = ftell(f);
         rewind(f);
-        if (n == cap) v = realloc(v, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *v);
-        v[n].data = malloc((size_t)size);
+        if (n == cap) {
+            blob_t *w = realloc(v, (size_t)(cap = cap ? 2 * cap : 256) * sizeof *v);
+            if (!w) { fprintf(stderr, "bench_jpeg_decode: out of memory\n"); exit(1); }
+            v = w;
+        }
+        if (size <= 0 || !(v[n].data = malloc((size_t)size))) {
+            fclose(f);
+            continue;
+        }
         v[n].size = (unsigned long)fread(v[n].data, 1, (size_t)size, f);
         fclose(f);
         n++;

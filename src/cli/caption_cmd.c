@@ -451,8 +451,7 @@ int sn_cli_caption_main(const char *cmd, int argc, char **argv)
     if (strcmp(cmd, "train") == 0) {
         sn_caption_train_result_t r;
         rc = sn_train_caption(&a.t, &r);
-        if (!rc && sn_dist_rank() == 0)
-        {
+        if (!rc && sn_dist_rank() == 0) {
             printf("shardnet: done: %lld steps in %.1f s (%.1f images/s, %.0f tokens/s), peak memory per rank %.0f MB\n"
                    "shardnet: time per phase (rank 0): data %.1f s, forward %.1f s, backward %.1f s, allreduce %.1f s, "
                    "optimizer %.1f s\n", (long long)r.steps, r.seconds, r.images_per_s, r.tokens_per_s, r.peak_rss_mb,

@@ -209,7 +209,6 @@ static size_t first_nonfinite(const float *v, size_t n)
     return n;
 }
 
-/* /vocab_text into a malloc'd string; NULL when absent. */
 /* Reads /params/NAME of every tensor of p whose name starts with prefix into vals (the
  * arena's layout), refusing a non-finite value. */
 static int read_params(hid_t f, const char *path, const sn_params_t *p, const char *prefix, float *vals)
@@ -231,6 +230,7 @@ static int read_params(hid_t f, const char *path, const sn_params_t *p, const ch
     return rc;
 }
 
+/* /vocab_text into a malloc'd string; NULL when absent. */
 static int read_vocab_text(hid_t f, const char *path, char **out)
 {
     *out = NULL;
