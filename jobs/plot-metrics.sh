@@ -5,7 +5,7 @@
 # reference curve "epoch train_loss val_loss" per line from REFERENCE.tsv if given.
 #   jobs/plot-metrics.sh metrics.jsonl out.png [TITLE] [REFERENCE.tsv]
 set -euo pipefail
-[ $# -ge 2 ] || { sed -n '2,4p' "$0"; exit 2; }
+[ $# -ge 2 ] || { sed -n '2,6p' "$0"; exit 2; }
 in=$1 png=$2 title=${3:-shardnet MNIST ConvNet}
 [ -s "$in" ] || { echo "plot-metrics.sh: $in is missing or empty" >&2; exit 1; }
 tab=$(mktemp)
@@ -25,7 +25,7 @@ GP
 }
 if grep -q '"val_loss"' "$in"; then
   ref=${4:-}
-  [ "$#" -ge 3 ] || title="shardnet captioning"
+  [ -n "${3:-}" ] || title="shardnet captioning"   # an empty TITLE (to give a REFERENCE) too
   # epoch train_loss val_loss bleu1..4 (%)
   sed -E 's/.*"epoch": ([0-9]+).*"train_loss": ([-0-9.e]+).*"val_loss": ([-0-9.e]+).*"bleu": \[([-0-9.e]+), ([-0-9.e]+), ([-0-9.e]+), ([-0-9.e]+)\].*/\1 \2 \3 \4 \5 \6 \7/' "$in" \
     | awk '{ printf "%s %s %s %.3f %.3f %.3f %.3f\n", $1, $2, $3, 100 * $4, 100 * $5, 100 * $6, 100 * $7 }' > "$tab"
