@@ -68,7 +68,6 @@ typedef struct sn_caption_model {
     int         *len;          /* (max_batch) lengths of the last forward */
     float       *x;            /* (max_batch, max_len, E) LSTM input */
     float       *hp;           /* (max_batch * max_len, H) packed LSTM outputs / their gradient */
-    float       *dlogp;        /* (max_batch * max_len, V) gradient of the logits */
     float       *dy;           /* (max_batch, max_len, H) LSTM output gradient */
     float       *demb;         /* (max_batch, max_len, E) embedding output gradient */
     float       *dfeat;        /* (max_batch, E) gradient of the image embedding */

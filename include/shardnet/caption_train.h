@@ -75,7 +75,6 @@ typedef struct sn_caption_train_result {
     /* over the steps after the first SN_CAPTION_WARMUP_STEPS of this run (first touches of
      * the buffers, BLAS's own set-up), step time only: how benchmarks count; 0 if none */
     double   steady_images_per_s;
-    double   first_epoch_s, last_epoch_s;
     double   t_data, t_forward, t_backward, t_allreduce, t_optim;
     double   peak_rss_mb;
     uint64_t params_hash;

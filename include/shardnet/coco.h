@@ -10,10 +10,10 @@
 #define SHARDNET_COCO_H
 #include <stdint.h>
 
-enum { SN_COCO_WORDS = 1, SN_COCO_REFS = 2 };
+enum { SN_COCO_REFS = 1 };   /* also read /caption_tokens */
 
 typedef struct sn_coco_set {
-    int64_t  n_images_total, n_captions_total;   /* in the file */
+    int64_t  n_captions_total;                   /* in the file (the files, once appended) */
     int      size, max_len, vocab;               /* image side S, caption row length L, V */
     int64_t  image_first, n_images;              /* this set's image rows [first, first + n) */
     uint8_t *images;                             /* (n_images, 3, S, S) */
@@ -22,7 +22,6 @@ typedef struct sn_coco_set {
     int32_t *captions;                           /* (n_captions, L) */
     int32_t *lengths;                            /* (n_captions) */
     int32_t *image;                              /* (n_captions) local image index */
-    char   **words;                              /* (vocab) tokens of the ids (SN_COCO_WORDS) */
     char   **refs;                               /* (n_captions) /caption_tokens (SN_COCO_REFS) */
 } sn_coco_set_t;
 

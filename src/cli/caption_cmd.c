@@ -300,24 +300,14 @@ static int load_model(const char *path, int max_batch, int max_len, sn_caption_m
         cfg.max_batch = max_batch;
         if (max_len > cfg.max_len) cfg.max_len = max_len;
         rc = sn_caption_model_build(m, &cfg);
-        m->cfg.image_size = cfg.image_size;
     }
     if (!rc) rc = sn_checkpoint_load(path, &m->params, NULL, NULL);
     if (rc) {
-        if (w)
-            for (int i = 0; i < V; i++) free(w[i]);
-        free(w);
+        sn_coco_free_words(w, V);
         return rc;
     }
     *words = w;
     return SN_OK;
-}
-
-static void free_words(char **w, int V)
-{
-    if (!w) return;
-    for (int i = 0; i < V; i++) free(w[i]);
-    free(w);
 }
 
 /* Every rank's captions into one file, in image order: the ranks append in turn. */
@@ -378,7 +368,7 @@ static int cmd_eval(const args_t *a)
     rc = sn_dist_agree(rc);
     if (!rc && a->out) rc = write_results(a->out, &set, words, &e, max_tokens);
     sn_caption_eval_free(&e);
-    free_words(words, m.vocab);
+    sn_coco_free_words(words, m.vocab);
     sn_caption_model_free(&m);
     sn_coco_free(&set);
     return rc;
@@ -420,7 +410,7 @@ static int cmd_caption(const args_t *a)
     sn_free(x);
     free(out);
     free(len);
-    free_words(words, m.vocab);
+    sn_coco_free_words(words, m.vocab);
     sn_caption_model_free(&m);
     return rc;
 }

@@ -69,9 +69,11 @@ int sn_params_alloc(sn_params_t *p)
     return SN_OK;
 }
 
+/* Only the trainable prefix and the side slots: nothing writes the buffers' part (their
+ * gradient pointers are NULL, or those of frozen tensors, whose layers are forward-only). */
 void sn_params_zero_grad(sn_params_t *p)
 {
-    if (p->grads) memset(p->grads, 0, p->total * sizeof(float));
+    if (p->grads) memset(p->grads, 0, (p->trainable_total + SN_PARAMS_SIDE_SLOTS) * sizeof(float));
 }
 
 void sn_params_free(sn_params_t *p)

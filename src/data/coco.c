@@ -171,7 +171,6 @@ int sn_coco_load(const char *path, int64_t first, int64_t count, int flags, sn_c
                      (long long)(first + count - 1), (long long)NI);
         goto done;
     }
-    out->n_images_total = NI;
     out->n_captions_total = NC;
     out->size = S;
     out->max_len = L;
@@ -244,15 +243,14 @@ int sn_coco_load(const char *path, int64_t first, int64_t count, int flags, sn_c
                 break;
             }
         }
-    if (!rc && (flags & SN_COCO_WORDS)) {
-        if (!(out->words = calloc((size_t)V, sizeof *out->words))) rc = SN_FAIL(SN_ENOMEM, "vocabulary");
-        else if (read_strings(h.vocab, 0, (hsize_t)V, out->words)) rc = SN_FAIL(SN_EIO, "%s: cannot read /vocab", path);
-    }
-    if (!rc && (flags & SN_COCO_REFS)) {
+    if (!rc && (flags & SN_COCO_REFS)) {   /* in runs of consecutive rows, like the captions */
         if (!(out->refs = calloc((size_t)(n ? n : 1), sizeof *out->refs))) rc = SN_FAIL(SN_ENOMEM, "references");
-        for (int64_t c = 0; c < n && !rc; c++)
-            if (read_strings(h.tok, (hsize_t)out->caption_row[c], 1, out->refs + c))
-                rc = SN_FAIL(SN_EIO, "%s: cannot read /caption_tokens[%lld]", path, (long long)out->caption_row[c]);
+        for (int64_t c = 0, e; c < n && !rc; c = e) {
+            for (e = c + 1; e < n && out->caption_row[e] == out->caption_row[e - 1] + 1;) e++;
+            if (read_strings(h.tok, (hsize_t)out->caption_row[c], (hsize_t)(e - c), out->refs + c))
+                rc = SN_FAIL(SN_EIO, "%s: cannot read /caption_tokens rows %lld..%lld", path,
+                             (long long)out->caption_row[c], (long long)out->caption_row[e - 1]);
+        }
     }
 done:
     free(cimg);
@@ -269,7 +267,6 @@ void sn_coco_free(sn_coco_set_t *s)
     free(s->captions);
     free(s->lengths);
     free(s->image);
-    sn_coco_free_words(s->words, s->vocab);
     if (s->refs)
         for (int64_t i = 0; i < s->n_captions; i++) free(s->refs[i]);
     free(s->refs);

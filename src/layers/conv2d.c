@@ -122,11 +122,13 @@ static void batched_backward(conv2d_t *m, const float *x, const float *dy, int B
     sn_layer_t *l = &m->base;
     int HW = m->OH * m->OW, NB = B * HW, CKK = m->C * m->K * m->K;
     sn_batch_to_channels(m->yb, dy, B, m->OC, HW);
-    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)m->OC * NB))
-    for (int oc = 0; oc < m->OC; oc++) {
-        float s = 0.0f;
-        for (int i = 0; i < NB; i++) s += m->yb[(size_t)oc * NB + i];
-        m->db[oc] += s;
+    if (!m->own_b) {   /* without a bias (ResNet), nobody reads db */
+        #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)m->OC * NB))
+        for (int oc = 0; oc < m->OC; oc++) {
+            float s = 0.0f;
+            for (int i = 0; i < NB; i++) s += m->yb[(size_t)oc * NB + i];
+            m->db[oc] += s;
+        }
     }
     if (!m->colb_fresh) batch_columns(m, x, B);
     sn_gemm(0, 1, m->OC, CKK, NB, 1.0f, m->yb, NB, m->colb, NB, 1.0f, m->dw, CKK);

@@ -67,10 +67,7 @@ int sn_masked_nll_backward(float *dlogp, const int *target, const int *lengths, 
 
 int sn_log_softmax_nll_backward(float *dx, const float *logp, const int *target, int n, int V, float scale)
 {
-    if (n < 1 || V < 1) return SN_FAIL(SN_EINVAL, "log-softmax NLL: shape (%d, %d)", n, V);
-    for (int r = 0; r < n; r++)
-        if (target[r] < 0 || target[r] >= V)
-            return SN_FAIL(SN_ERANGE, "log-softmax NLL: target %d of row %d outside 0..%d", target[r], r, V - 1);
+    SN_TRY(check(target, NULL, -1, 1, n, V));   /* n rows, every one real */
     /* LogSoftMax backward: dx = g - exp(y) * sum(g); here g = -scale at the target and 0
      * elsewhere, so sum(g) = -scale (its double sum is exact). Written as the same
      * expression so that it rounds the same way. */

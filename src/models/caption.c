@@ -63,10 +63,9 @@ static int build_encoder(sn_caption_model_t *m)
     if (strcmp(m->cfg.encoder, "small") == 0) {
         if (!(m->body = sn_sequential_new("encoder.body", body_batch))) rc = SN_ENOMEM;
         else rc = build_small_body(m, m->body, body_batch);
-    } else if (sscanf(m->cfg.encoder, "resnet%d", &depth) == 1 &&
-               (depth == 18 || depth == 34 || depth == 50 || depth == 101 || depth == 152)) {
+    } else if (sscanf(m->cfg.encoder, "resnet%d", &depth) == 1) {   /* the depth is checked there */
         if (!(m->body = sn_resnet_body_new(p, "encoder.body", depth, m->crop, body_batch, &m->features)))
-            rc = SN_EINVAL;
+            rc = SN_FAIL(SN_EINVAL, "caption model: encoder '%s': %s", m->cfg.encoder, sn_error_message());
     } else {
         rc = SN_FAIL(SN_EINVAL, "caption model: unknown encoder '%s' (small, resnet18, resnet34, resnet50, "
                      "resnet101, resnet152)", m->cfg.encoder);
@@ -96,7 +95,6 @@ static int build(sn_caption_model_t *m)
     if (!(m->log_softmax = sn_log_softmax_new("decoder.log_softmax", V, (int)rows))) return SN_ENOMEM;
     m->lstm->need_grad_input = 1;
     m->linear->need_grad_input = 1;
-    m->log_softmax->need_grad_input = 1;
     SN_TRY(sn_params_alloc(p));
     CAP_ALLOC(m->ids, rows * sizeof(int32_t), "caption ids");
     CAP_ALLOC(m->target, rows * sizeof(int32_t), "packed targets");
@@ -104,7 +102,6 @@ static int build(sn_caption_model_t *m)
     CAP_ALLOC(m->len, (size_t)B * sizeof(int), "caption lengths");
     CAP_ALLOC(m->x, rows * E * sizeof(float), "LSTM input");
     CAP_ALLOC(m->hp, rows * H * sizeof(float), "packed LSTM output");
-    CAP_ALLOC(m->dlogp, rows * V * sizeof(float), "log-probability gradient");
     CAP_ALLOC(m->dy, rows * H * sizeof(float), "LSTM output gradient");
     CAP_ALLOC(m->demb, rows * E * sizeof(float), "embedding gradient");
     CAP_ALLOC(m->dfeat, (size_t)B * E * sizeof(float), "image embedding gradient");
@@ -170,7 +167,6 @@ void sn_caption_model_free(sn_caption_model_t *m)
     sn_free(m->len);
     sn_free(m->x);
     sn_free(m->hp);
-    sn_free(m->dlogp);
     sn_free(m->dy);
     sn_free(m->demb);
     sn_free(m->dfeat);
@@ -296,9 +292,11 @@ int sn_caption_backward(sn_caption_model_t *m, float scale)
 {
     if (!m->fwd_valid) return SN_FAIL(SN_EINVAL, "caption model: backward without a forward before it");
     int B = m->B, T = m->T, n = m->ntok, E = m->embed, H = m->hidden, V = m->vocab;
-    /* NLL and LogSoftMax backward in one pass: dlogp is the gradient of the logits */
-    SN_TRY(sn_log_softmax_nll_backward(m->dlogp, m->log_softmax->output, m->target, n, V, scale));
-    SN_TRY(sn_layer_backward(m->linear, &m->ctx, m->hp, m->dlogp, n));
+    /* NLL and LogSoftMax backward in one pass, into LogSoftMax's own input gradient (the
+     * gradient of the logits) */
+    float *dlogits = m->log_softmax->grad_input;
+    SN_TRY(sn_log_softmax_nll_backward(dlogits, m->log_softmax->output, m->target, n, V, scale));
+    SN_TRY(sn_layer_backward(m->linear, &m->ctx, m->hp, dlogits, n));
     /* unpack: the gradient of the LSTM output, zero at padding */
     memset(m->dy, 0, (size_t)B * T * H * sizeof(float));
     const float *dh = m->linear->grad_input;

@@ -100,21 +100,20 @@ static int set_append(sn_coco_set_t *a, sn_coco_set_t *b)
     }
     a->n_images = ni;
     a->n_captions = nc;
-    a->n_images_total += b->n_images_total;
     a->n_captions_total += b->n_captions_total;
     sn_coco_free(b);
     return SN_OK;
 }
 
-/* This rank's images of the concatenated training files: global image rows [first, first+count)
- * of the first `limit` images (0: all). Rows keep globally unique caption_row values. */
-static int load_train(const sn_caption_train_config_t *c, int64_t first, int64_t count, sn_coco_set_t *out)
+/* This rank's images of the concatenated training files (file f has file_images[f]): global
+ * image rows [first, first+count). Rows keep globally unique caption_row values. */
+static int load_train(const sn_caption_train_config_t *c, const int64_t *file_images, int64_t first, int64_t count,
+                      sn_coco_set_t *out)
 {
     memset(out, 0, sizeof *out);
     int64_t base = 0;
     for (int f = 0; f < c->n_data; f++) {
-        int64_t ni, nc;
-        SN_TRY(sn_coco_count(c->data[f], &ni, &nc));
+        int64_t ni = file_images[f];
         int64_t lo = first > base ? first : base, hi = first + count < base + ni ? first + count : base + ni;
         sn_coco_set_t part;
         int rc = sn_coco_load(c->data[f], lo < hi ? lo - base : 0, lo < hi ? hi - lo : 0, 0, &part);
@@ -122,11 +121,7 @@ static int load_train(const sn_caption_train_config_t *c, int64_t first, int64_t
             rc = SN_FAIL(SN_EFORMAT, "%s: images %d x %d, vocabulary %d; %s has %d x %d, %d: pack every training "
                          "file with the same vocabulary and --size", c->data[f], part.size, part.size, part.vocab,
                          c->data[0], out->size, out->size, out->vocab);
-        if (!rc) {
-            part.n_images_total = ni;
-            part.n_captions_total = nc;
-            rc = set_append(out, &part);
-        }
+        if (!rc) rc = set_append(out, &part);
         if (rc) {
             sn_coco_free(&part);
             sn_coco_free(out);
@@ -258,10 +253,9 @@ static int fill_cache(run_t *run, float *x)
     return rc;
 }
 
-static void print_eval(const char *what, int epoch, const sn_caption_eval_t *e, int bleu)
+static void print_validation(int epoch, const sn_caption_eval_t *e, int bleu)
 {
-    if (epoch > 0) printf("Epoch %d %s: ", epoch, what);
-    else printf("%s: ", what);
+    printf("Epoch %d validation: ", epoch);
     printf("loss %.4f, perplexity %.2f over %lld tokens of %lld captions", e->loss, e->perplexity,
            (long long)e->tokens, (long long)e->captions);
     if (bleu)
@@ -294,15 +288,16 @@ int sn_train_caption(const sn_caption_train_config_t *c, sn_caption_train_result
     if (rank == 0) rc = check_vocabularies(c, &run.words, &run.V);
     if ((rc = sn_dist_agree(rc))) goto out;
     if (rank != 0 && (rc = sn_coco_read_words(c->data[0], &run.words, &run.V))) goto agree;
+    int64_t file_images[SN_CAPTION_MAX_DATA];
     for (int f = 0; !rc && f < c->n_data; f++) {
-        int64_t ni, nc;
-        if (!(rc = sn_coco_count(c->data[f], &ni, &nc))) { NI += ni; NC += nc; }
+        int64_t nc;
+        if (!(rc = sn_coco_count(c->data[f], &file_images[f], &nc))) { NI += file_images[f]; NC += nc; }
     }
     if (!rc && c->train_limit > 0 && c->train_limit < NI) NI = c->train_limit;
     first = 0;
     count = NI;
     if (!rc && !c->global_shuffle) sn_shard_range(NI, rank, P, &first, &count);
-    if (!rc) rc = load_train(c, first, count, &run.data);
+    if (!rc) rc = load_train(c, file_images, first, count, &run.data);
     if (!rc && c->model.crop > run.data.size)
         rc = SN_FAIL(SN_EINVAL, "--crop %d is larger than the images of %s (%d x %d)", c->model.crop, c->data[0],
                      run.data.size, run.data.size);
@@ -404,7 +399,7 @@ agree:
     sn_catch_stop_signals(&saved);
     int64_t step = at.step, tokens_done = 0;
     double steady_s = 0.0;   /* step time after the warm-up steps */
-    int stop = 0, cache_ready = 0;
+    int stop = 0;
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         int64_t n_loc = run.data.n_captions;
@@ -416,11 +411,7 @@ agree:
         double t_epoch = sn_dist_wtime() - (resumed ? at.seconds : 0.0);
         sn_epoch_loss_t el;
         sn_epoch_loss_begin(&el, steps, resumed ? (double[2]){at.loss_sum, at.loss_count} : NULL);
-        if (mc.freeze_encoder && !cache_ready) {
-            rc = sn_dist_agree(fill_cache(&run, x));
-            if (rc) break;
-            cache_ready = 1;
-        }
+        if (mc.freeze_encoder && epoch == (int)at.epoch && (rc = sn_dist_agree(fill_cache(&run, x)))) break;
         for (; s < steps; s++) {
             if (c->max_steps > 0 && step >= c->max_steps) { stop = 1; break; }
             sn_maybe_inject_fault(rank, step);
@@ -488,8 +479,6 @@ agree:
         }
         if (rc) break;
         double secs = sn_dist_wtime() - t_epoch;
-        if (epoch == (int)at.epoch) r->first_epoch_s = secs;
-        r->last_epoch_s = secs;
         r->seconds += secs;
         r->train_loss = part_loss[1] > 0 ? part_loss[0] / part_loss[1] : NAN;
         if (s < steps && !(stop && !r->stopped_by_signal)) break;   /* stopped by a signal: no evaluation */
@@ -510,7 +499,7 @@ agree:
         if (rank == 0) {
             printf("Epoch %d: train loss %.4f, %.1f s, %.1f images/s, resident memory %.0f MB (largest rank)\n", epoch,
                    r->train_loss, secs, (double)done_steps * B / secs, rss);
-            if (c->val) print_eval("validation", epoch, &r->val, c->bleu);
+            if (c->val) print_validation(epoch, &r->val, c->bleu);
             if (metrics) {
                 fputs(line, metrics);
                 fflush(metrics);
