@@ -27,6 +27,7 @@ int main(int argc, char **argv)
     int iters = argc > 1 ? atoi(argv[1]) : 20, threads = argc > 2 ? atoi(argv[2]) : 1;
     int V = argc > 3 ? atoi(argv[3]) : 1177, B = argc > 4 ? atoi(argv[4]) : 32, crop = argc > 5 ? atoi(argv[5]) : 112;
     int warmup = 3;
+    bench_use_better_blas(argv, sn_kernels_better_blas_core());
     if (iters < 1 || threads < 1 || V < 8 || B < 1 || crop < 16) {
         fprintf(stderr, "usage: bench_caption [iters] [threads] [V] [B] [crop]\n");
         return 2;

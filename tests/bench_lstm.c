@@ -19,12 +19,7 @@ int main(int argc, char **argv)
     int B = argc > 3 ? atoi(argv[3]) : 32, T = argc > 4 ? atoi(argv[4]) : 20;
     int F = argc > 5 ? atoi(argv[5]) : 256, H = argc > 6 ? atoi(argv[6]) : 512, L = argc > 7 ? atoi(argv[7]) : 1;
     int warmup = 5;
-    /* the kernels the shardnet command would use (it re-runs itself the same way) */
-    const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : sn_kernels_better_blas_core();
-    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
-        execv("/proc/self/exe", argv);
-        unsetenv("OPENBLAS_CORETYPE");
-    }
+    bench_use_better_blas(argv, sn_kernels_better_blas_core());
     if (iters < 1 || threads < 1) { fprintf(stderr, "usage: bench_lstm [iters] [threads] [B T F H layers]\n"); return 2; }
     sn_kernels_set_threads(threads);
     sn_params_t p;

@@ -18,6 +18,7 @@
 #include <time.h>
 #include <unistd.h>
 #include "kernels/kernels.h"
+#include "bench_util.h"
 #include "layer_util.h"
 #include "shardnet/resnet.h"
 
@@ -31,12 +32,7 @@ static void usage(FILE *to)
 
 int main(int argc, char **argv)
 {
-    /* before parsing: strtok below rewrites argv */
-    const char *better = getenv("OPENBLAS_CORETYPE") ? NULL : sn_kernels_better_blas_core();
-    if (better && setenv("OPENBLAS_CORETYPE", better, 1) == 0) {
-        execv("/proc/self/exe", argv);
-        unsetenv("OPENBLAS_CORETYPE");   /* exec failed: time the generic kernels */
-    }
+    bench_use_better_blas(argv, sn_kernels_better_blas_core());   /* before strtok rewrites argv */
     int depth = 18, size = 224, B = 32, reps = 3, threads[16] = {1, 2}, nthreads = 2;
     for (int i = 1; i < argc; i++) {
         if (!strcmp(argv[i], "--help") || !strcmp(argv[i], "-h")) {

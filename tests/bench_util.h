@@ -2,7 +2,9 @@
  * by ctest). */
 #ifndef SHARDNET_TESTS_BENCH_UTIL_H
 #define SHARDNET_TESTS_BENCH_UTIL_H
+#include <stdlib.h>
 #include <time.h>
+#include <unistd.h>
 
 static inline double bench_clock_s(clockid_t id)
 {
@@ -22,5 +24,14 @@ static inline int bench_cmp_double(const void *a, const void *b)
 {
     double x = *(const double *)a, y = *(const double *)b;
     return (x > y) - (x < y);
+}
+/* Runs this program again with OPENBLAS_CORETYPE=better (sn_kernels_better_blas_core():
+ * the kernels the shardnet command would re-run itself with) unless the user set it or
+ * better is NULL. Call it before argv is modified. On failure the generic kernels are timed. */
+static inline void bench_use_better_blas(char **argv, const char *better)
+{
+    if (getenv("OPENBLAS_CORETYPE") || !better || setenv("OPENBLAS_CORETYPE", better, 1) != 0) return;
+    execv("/proc/self/exe", argv);
+    unsetenv("OPENBLAS_CORETYPE");
 }
 #endif
