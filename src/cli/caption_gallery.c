@@ -26,16 +26,32 @@ static char *caption_text(char *const *words, const int32_t *ids, int n)
     return s;
 }
 
+/* Fills in each item's greedy caption (image i: hyp[i * max_tokens ..], len[i] tokens) and
+ * writes the page. */
+static int write_captioned(const char *path, const char *subtitle, sn_gallery_item_t *items, int n,
+                           char *const *words, const int32_t *hyp, const int *len, int max_tokens)
+{
+    char **gen = calloc((size_t)(n ? n : 1), sizeof *gen);
+    int rc = gen ? SN_OK : SN_FAIL(SN_ENOMEM, "%s: captions of %d images", path, n);
+    for (int i = 0; !rc && i < n; i++)
+        if (!(items[i].generated = gen[i] = caption_text(words, hyp + (size_t)i * max_tokens, len[i])))
+            rc = SN_FAIL(SN_ENOMEM, "%s: captions", path);
+    if (!rc) rc = sn_gallery_write(path, "shardnet captions", subtitle, items, n);
+    for (int i = 0; gen && i < n; i++) free(gen[i]);
+    free(gen);
+    return rc;
+}
+
 int sn_cli_gallery_from_set(const char *path, const char *checkpoint, const sn_coco_set_t *set, char *const *words,
                             const sn_caption_eval_t *e, int max_tokens, int n)
 {
     if (n > e->n_hyp) n = (int)e->n_hyp;
     int S = set->size, rc = SN_OK;
     sn_gallery_item_t *items = calloc((size_t)(n ? n : 1), sizeof *items);
-    char **titles = calloc((size_t)(n ? n : 1), sizeof *titles), **gen = calloc((size_t)(n ? n : 1), sizeof *gen);
+    char (*titles)[32] = calloc((size_t)(n ? n : 1), sizeof *titles);
     const char **refs = malloc((size_t)(set->n_captions ? set->n_captions : 1) * sizeof *refs);
     uint8_t *rgb = malloc((size_t)(n ? n : 1) * 3 * S * S);
-    if (!items || !titles || !gen || !refs || !rgb) rc = SN_FAIL(SN_ENOMEM, "%s: gallery of %d images", path, n);
+    if (!items || !titles || !refs || !rgb) rc = SN_FAIL(SN_ENOMEM, "%s: gallery of %d images", path, n);
     int64_t nr = 0;
     for (int i = 0; !rc && i < n; i++) {
         sn_gallery_item_t *it = &items[i];
@@ -45,12 +61,8 @@ int sn_cli_gallery_from_set(const char *path, const char *checkpoint, const sn_c
             for (int k = 0; k < S * S; k++) hwc[(size_t)k * 3 + c] = chw[(size_t)c * S * S + k];
         it->rgb = hwc;
         it->width = it->height = S;
-        titles[i] = malloc(32);
-        gen[i] = caption_text(words, e->hyp + (size_t)i * max_tokens, e->hyp_len[i]);
-        if (!titles[i] || !gen[i]) { rc = SN_FAIL(SN_ENOMEM, "%s: gallery captions", path); break; }
-        snprintf(titles[i], 32, "image %lld", (long long)(set->image_first + i));
+        snprintf(titles[i], sizeof titles[i], "image %lld", (long long)(set->image_first + i));
         it->title = titles[i];
-        it->generated = gen[i];
         it->refs = refs + nr;
         for (int64_t c = 0; c < set->n_captions; c++)
             if (set->image[c] == i) refs[nr++] = set->refs[c];
@@ -60,14 +72,9 @@ int sn_cli_gallery_from_set(const char *path, const char *checkpoint, const sn_c
     snprintf(subtitle, sizeof subtitle, "%s on %d images: BLEU-1..4 %.2f %.2f %.2f %.2f, perplexity %.2f; greedy "
              "captions (bold) beside the references", checkpoint, (int)e->images, 100 * e->bleu[0],
              100 * e->bleu[1], 100 * e->bleu[2], 100 * e->bleu[3], e->perplexity);
-    if (!rc) rc = sn_gallery_write(path, "shardnet captions", subtitle, items, n);
-    for (int i = 0; titles && gen && i < n; i++) {
-        free(titles[i]);
-        free(gen[i]);
-    }
+    if (!rc) rc = write_captioned(path, subtitle, items, n, words, e->hyp, e->hyp_len, max_tokens);
     free(items);
     free(titles);
-    free(gen);
     free(refs);
     free(rgb);
     return rc;
@@ -93,26 +100,19 @@ int sn_cli_gallery_from_files(const char *path, const char *checkpoint, const ch
 {
     int rc = SN_OK;
     sn_gallery_item_t *items = calloc((size_t)n, sizeof *items);
-    char **gen = calloc((size_t)n, sizeof *gen);
     uint8_t **data = calloc((size_t)n, sizeof *data);
-    if (!items || !gen || !data) rc = SN_FAIL(SN_ENOMEM, "%s: gallery of %d images", path, n);
+    if (!items || !data) rc = SN_FAIL(SN_ENOMEM, "%s: gallery of %d images", path, n);
     for (int i = 0; !rc && i < n; i++) {
         const char *base = strrchr(files[i], '/');
         items[i].title = base ? base + 1 : files[i];
         if ((rc = read_file(files[i], &data[i], &items[i].image_len))) break;
         items[i].image = data[i];
-        if (!(gen[i] = caption_text(words, hyp + (size_t)i * max_tokens, len[i]))) rc = SN_FAIL(SN_ENOMEM, "captions");
-        items[i].generated = gen[i];
     }
     char subtitle[512];
     snprintf(subtitle, sizeof subtitle, "greedy captions of %s", checkpoint);
-    if (!rc) rc = sn_gallery_write(path, "shardnet captions", subtitle, items, n);
-    for (int i = 0; gen && data && i < n; i++) {
-        free(gen[i]);
-        free(data[i]);
-    }
+    if (!rc) rc = write_captioned(path, subtitle, items, n, words, hyp, len, max_tokens);
+    for (int i = 0; data && i < n; i++) free(data[i]);
     free(items);
-    free(gen);
     free(data);
     return rc;
 }

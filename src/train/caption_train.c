@@ -374,12 +374,8 @@ agree:
     }
     if (!x || !caps || !lens || !perm || (mc.freeze_encoder && (!run.cache || !feat)))
         rc = SN_FAIL(SN_ENOMEM, "training buffers");
-    if (!rc && rank == 0 && c->metrics) {
-        if (!(metrics = fopen(c->metrics, "w"))) rc = SN_FAIL(SN_EIO, "%s: cannot write the metrics file", c->metrics);
-        else if (run.metrics.text) fputs(run.metrics.text, metrics);
-    }
-    if (!rc && rank == 0 && c->loss_log && !(loss_log = fopen(c->loss_log, c->resume ? "a" : "w")))
-        rc = SN_FAIL(SN_EIO, "%s: cannot write the loss log", c->loss_log);
+    if (!rc) rc = sn_open_run_outputs(rank, c->metrics, run.metrics.text, c->loss_log, c->resume != NULL, &metrics,
+                                      &loss_log);
     if ((rc = sn_dist_agree(rc))) goto out;
 
     sn_progress_t prog = {.mode = rank == 0 ? c->progress : SN_PROGRESS_NONE};
@@ -403,9 +399,7 @@ agree:
     double part_loss[2] = {at.loss_sum, at.loss_count}, part_secs = at.seconds;
     for (int epoch = (int)at.epoch; epoch <= c->epochs && !stop && !rc; epoch++) {
         int64_t n_loc = run.data.n_captions;
-        if (!c->shuffle) for (int64_t i = 0; i < n_loc; i++) perm[i] = i;
-        else if (c->global_shuffle) sn_rng_permutation(perm, n_loc, c->seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 0);
-        else sn_rng_permutation(perm, n_loc, c->seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 1 + (uint64_t)rank);
+        sn_epoch_order(perm, n_loc, c->shuffle, c->global_shuffle, c->seed, epoch, rank);
         int resumed = epoch == at.epoch && c->resume;
         int64_t s = resumed ? at.epoch_step : 0;
         double t_epoch = sn_dist_wtime() - (resumed ? at.seconds : 0.0);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <sys/resource.h>
 #include "shardnet/dist.h"
+#include "shardnet/rng.h"
 #include "shardnet/train.h"
 #include "train/runtime.h"
 
@@ -148,6 +149,30 @@ void sn_maybe_inject_fault(int rank, int64_t step)
         fprintf(stderr, "shardnet[rank %d]: SHARDNET_FAULT: stalling before step %lld\n", rank, (long long)step);
         for (;;) pause();
     }
+}
+
+/* ---- run outputs and epoch order -------------------------------------------------- */
+
+int sn_open_run_outputs(int rank, const char *metrics_path, const char *earlier, const char *loss_log_path,
+                        int resume, FILE **metrics, FILE **loss_log)
+{
+    *metrics = *loss_log = NULL;
+    if (rank != 0) return SN_OK;
+    if (metrics_path) {
+        if (!(*metrics = fopen(metrics_path, "w")))
+            return SN_FAIL(SN_EIO, "%s: cannot write the metrics file", metrics_path);
+        if (earlier) fputs(earlier, *metrics);   /* the epochs before the resume */
+    }
+    if (loss_log_path && !(*loss_log = fopen(loss_log_path, resume ? "a" : "w")))
+        return SN_FAIL(SN_EIO, "%s: cannot write the loss log", loss_log_path);
+    return SN_OK;
+}
+
+void sn_epoch_order(int64_t *perm, int64_t n, int shuffle, int global, uint64_t seed, int epoch, int rank)
+{
+    if (!shuffle) for (int64_t i = 0; i < n; i++) perm[i] = i;
+    else if (global) sn_rng_permutation(perm, n, seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 0);
+    else sn_rng_permutation(perm, n, seed, SN_RNG_SHUFFLE, (uint64_t)epoch, 1 + (uint64_t)rank);
 }
 
 /* ---- the step's synchronisation ------------------------------------------------------ */

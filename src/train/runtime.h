@@ -55,6 +55,16 @@ void sn_text_free(sn_text_t *t);
  * (sleeps until killed). For the failure tests. */
 void sn_maybe_inject_fault(int rank, int64_t step);
 
+/* Rank 0's run outputs (other ranks: *metrics = *loss_log = NULL). The metrics file is
+ * rewritten with the lines of the epochs before a resume (earlier: may be NULL); the loss
+ * log is appended to on a resume. Either path may be NULL (not asked for). */
+int sn_open_run_outputs(int rank, const char *metrics_path, const char *earlier, const char *loss_log_path,
+                        int resume, FILE **metrics, FILE **loss_log);
+
+/* The order of this rank's n rows in an epoch: identity without shuffling, one permutation
+ * of all rows shared by every rank (global), or one of the rank's own rows. */
+void sn_epoch_order(int64_t *perm, int64_t n, int shuffle, int global, uint64_t seed, int epoch, int rank);
+
 /* Side slots of the gradient allreduce (SN_PARAMS_SIDE_SLOTS): the step's status travels
  * with its gradients, so no extra collective is needed to agree on it. */
 enum { SN_SLOT_LOSS, SN_SLOT_COUNT, SN_SLOT_ERROR, SN_SLOT_STOP, SN_SLOT_NONFINITE };
