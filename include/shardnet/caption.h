@@ -65,7 +65,10 @@ typedef struct sn_caption_model {
     int32_t     *ids;          /* (max_batch, max_len) caption ids of the last forward, pad = 0 */
     int32_t     *target;       /* (max_batch * max_len) packed targets */
     int         *pack_row;     /* (max_batch * max_len) packed row -> b * T + t */
-    int         *len;          /* (max_batch) lengths of the last forward */
+    int         *len;          /* (max_batch) lengths of the last forward, by LSTM row */
+    int         *order;        /* (max_batch) LSTM row r holds batch row order[r]: by decreasing
+                                  length, so the LSTM's per-step products cover the real tokens */
+    int         *lstm_row;     /* (max_batch) its inverse: batch row b is LSTM row lstm_row[b] */
     float       *x;            /* (max_batch, max_len, E) LSTM input */
     float       *hp;           /* (max_batch * max_len, H) packed LSTM outputs / their gradient */
     float       *dy;           /* (max_batch, max_len, H) LSTM output gradient */

@@ -16,10 +16,12 @@
  * with a transposed left operand, stay with sn_gemm.
  * hs keeps T+1 slots per layer (slot 0 = h0) so the shifted hidden states of the dW_hh
  * GEMM are one contiguous matrix.
- * Variable lengths, in any order: a row is active at step t iff t < length. Inactive rows
- * still ride along in the GEMMs (cheaper than compacting unsorted rows), but their gates
- * are discarded, their outputs are zero and their gate gradients are zero, so they touch
- * no gradient. Gate math runs with OpenMP over batch rows (static); every float gets the
+ * Variable lengths, in any order: a row is active at step t iff t < length. The per-step
+ * recurrent products skip the inactive rows after the last active one (active_rows), so a
+ * caller that orders its rows by decreasing length, as pack_padded_sequence does, pays for
+ * the real tokens only; other inactive rows ride along, their gates are discarded, their
+ * outputs are zero and their gate gradients are zero, so they touch no gradient. Each
+ * row's values do not depend on the other rows or their order. Gate math runs with OpenMP over batch rows (static); every float gets the
  * same operations in the same order whatever the thread count.
  * Must not: allocate in forward/backward/step, or sort/reorder the caller's rows.
  */
@@ -74,6 +76,15 @@ static int check_lengths(const lstm_t *m, const int *lengths, int B, int T)
     return SN_OK;
 }
 
+/* Rows 0 .. n-1 hold every row active at step t: one past the last with length > t. */
+static int active_rows(const lstm_t *m, int B, int t)
+{
+    int n = 0;
+    for (int b = 0; b < B; b++)
+        if (m->len[b] > t) n = b + 1;
+    return n;
+}
+
 /* Fills every row of G (rows, 4H) with b_ih + b_hh. */
 static void fill_bias(float *G, const lstm_level_t *v, int rows, int H4)
 {
@@ -110,7 +121,7 @@ static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int
     for (int t = 0; t < T; t++) {
         float *Gt = v->gates + (size_t)t * B * H4;
         const float *hprev = v->hs + (size_t)t * BH;
-        if (t > 0 || !zero_h0) sn_gemm_packed(B, H4, H, hprev, H, m->wpack, 1.0f, Gt, H4);
+        if (t > 0 || !zero_h0) sn_gemm_packed(active_rows(m, B, t), H4, H, hprev, H, m->wpack, 1.0f, Gt, H4);
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
         float *ct = v->cs + (size_t)t * BH, *tct = v->tcs + (size_t)t * BH;
         float *ht = v->hs + (size_t)(t + 1) * BH;
@@ -174,8 +185,10 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
     if (T > 1 || dh0) sn_gemm_pack_b(m->wpack, 0, H, H4, v->w_hh, H);
     for (int t = T - 1; t >= 0; t--) {
         float *dGt = m->dg + (size_t)t * B * H4;
-        if (t < T - 1)   /* the gradient that reaches h_t through step t+1's W_hh */
-            sn_gemm_packed(B, H, H4, dGt + (size_t)B * H4, H4, m->wpack, 0.0f, m->dh_rec, H);
+        if (t < T - 1)   /* the gradient that reaches h_t through step t+1's W_hh (rows past
+                            active_rows(t+1) read none: their last step is t or earlier) */
+            sn_gemm_packed(active_rows(m, B, t + 1), H, H4, dGt + (size_t)B * H4, H4, m->wpack, 0.0f,
+                           m->dh_rec, H);
         const float *Gt = v->gates + (size_t)t * B * H4;
         const float *tct = v->tcs + (size_t)t * BH;
         const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;

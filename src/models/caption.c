@@ -9,6 +9,10 @@
  *   feat = encoder(images) (B, E);  emb = embed(ids[:, :T]) (B, T, E)
  *   x[:, 0] = feat, x[:, t] = emb[:, t-1]  ->  LSTM (lengths)  ->  y (B, T, H)
  *   packed rows r = (b, t < len[b]):  logp = log_softmax(linear(y[b, t]))
+ * The LSTM sees the rows by decreasing length (order, a stable sort), as
+ * pack_padded_sequence arranges them: its step t then runs on the rows still active only.
+ * Each row's values do not depend on that order; the packed rows, the loss and every
+ * gradient handed back stay in the caller's (b, t) order.
  *   loss = sum_r -logp[r, ids[b, t]]
  * Backward walks the same path in reverse; the gradient of x[:, 0] goes to the encoder,
  * that of x[:, t] to emb[:, t-1] (emb[:, T-1] feeds nothing and gets zero).
@@ -100,6 +104,8 @@ static int build(sn_caption_model_t *m)
     CAP_ALLOC(m->target, rows * sizeof(int32_t), "packed targets");
     CAP_ALLOC(m->pack_row, rows * sizeof(int), "packed row index");
     CAP_ALLOC(m->len, (size_t)B * sizeof(int), "caption lengths");
+    CAP_ALLOC(m->order, (size_t)B * sizeof(int), "LSTM row order");
+    CAP_ALLOC(m->lstm_row, (size_t)B * sizeof(int), "LSTM row of each batch row");
     CAP_ALLOC(m->x, rows * E * sizeof(float), "LSTM input");
     CAP_ALLOC(m->hp, rows * H * sizeof(float), "packed LSTM output");
     CAP_ALLOC(m->dy, rows * H * sizeof(float), "LSTM output gradient");
@@ -165,6 +171,8 @@ void sn_caption_model_free(sn_caption_model_t *m)
     sn_free(m->target);
     sn_free(m->pack_row);
     sn_free(m->len);
+    sn_free(m->order);
+    sn_free(m->lstm_row);
     sn_free(m->x);
     sn_free(m->hp);
     sn_free(m->dy);
@@ -200,6 +208,21 @@ static int run_body(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *ima
     return SN_OK;
 }
 
+/* order: batch rows by decreasing length, ties in batch order (an insertion sort: B is a
+ * batch, and the rows come mostly unsorted anyway); len by LSTM row */
+static void order_by_length(sn_caption_model_t *m, const int *lengths, int B)
+{
+    for (int b = 0; b < B; b++) {
+        int r = b;
+        for (; r > 0 && lengths[m->order[r - 1]] < lengths[b]; r--) m->order[r] = m->order[r - 1];
+        m->order[r] = b;
+    }
+    for (int r = 0; r < B; r++) {
+        m->lstm_row[m->order[r]] = r;
+        m->len[r] = lengths[m->order[r]];
+    }
+}
+
 /* images (B, 3, crop, crop), or body features (B, F) when images is NULL */
 static int forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float *images, const float *features,
                         const int32_t *captions, const int *lengths, int B, double *loss_sum, int64_t *tokens)
@@ -222,17 +245,18 @@ static int forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float 
     m->images = images;
     m->B = B;
     m->T = T;
-    /* ids (B, T): the real tokens, <pad> after them; packed targets in (b, t) order */
+    order_by_length(m, lengths, B);
+    /* ids (B, T): the real tokens, <pad> after them; packed targets in (b, t) order, each
+     * pointing at its LSTM row */
     int n = 0;
     for (int b = 0; b < B; b++) {
-        m->len[b] = lengths[b];
         for (int t = 0; t < T; t++) {
             int real = t < lengths[b];
             int32_t id = real ? captions[(size_t)b * L + t] : SN_CAPTION_PAD;
             m->ids[(size_t)b * T + t] = id;
             if (real) {
                 m->target[n] = id;
-                m->pack_row[n++] = b * T + t;
+                m->pack_row[n++] = m->lstm_row[b] * T + t;
             }
         }
     }
@@ -244,10 +268,11 @@ static int forward_loss(sn_caption_model_t *m, const sn_ctx_t *ctx, const float 
     const float *feat = m->head->output;      /* (B, E) */
     SN_TRY(sn_embedding_forward_ids(m->embedding, m->ids, B, T));
     const float *emb = m->embedding->output;      /* (B, T, E) */
-    for (int b = 0; b < B; b++) {
-        float *xb = m->x + (size_t)b * T * E;
-        memcpy(xb, feat + (size_t)b * E, (size_t)E * sizeof(float));
-        if (T > 1) memcpy(xb + E, emb + (size_t)b * T * E, (size_t)(T - 1) * E * sizeof(float));
+    for (int r = 0; r < B; r++) {
+        int b = m->order[r];
+        float *xr = m->x + (size_t)r * T * E;
+        memcpy(xr, feat + (size_t)b * E, (size_t)E * sizeof(float));
+        if (T > 1) memcpy(xr + E, emb + (size_t)b * T * E, (size_t)(T - 1) * E * sizeof(float));
     }
     SN_TRY(sn_lstm_forward_seq(m->lstm, m->x, B, T, m->len, NULL, NULL));
     const float *y = m->lstm->output;         /* (B, T, H) */
@@ -305,7 +330,7 @@ int sn_caption_backward(sn_caption_model_t *m, float scale)
     SN_TRY(sn_lstm_backward_seq(m->lstm, m->dy, NULL, NULL, NULL, NULL));
     const float *dx = m->lstm->grad_input;    /* (B, T, E) */
     for (int b = 0; b < B; b++) {
-        const float *dxb = dx + (size_t)b * T * E;
+        const float *dxb = dx + (size_t)m->lstm_row[b] * T * E;
         float *de = m->demb + (size_t)b * T * E;
         memcpy(m->dfeat + (size_t)b * E, dxb, (size_t)E * sizeof(float));
         if (T > 1) memcpy(de, dxb + E, (size_t)(T - 1) * E * sizeof(float));
