@@ -3,9 +3,12 @@
  * variable-length batches, its backpropagation through time, and a single-step API
  * for greedy decoding.
  *
- * Layout: the public tensors are batch-first (B, T, F); inside, everything is
- * time-major (T, B, .) so that each step's slice is one contiguous (B, .) block and the
- * parameter gradients over all steps are single GEMMs:
+ * Layout: the public tensors are batch-first (B, T, F); inside, everything is packed
+ * time-major, as PyTorch's PackedSequence: step t is one contiguous block of nt[t] rows
+ * at row off[t], where rows nt[t].. are all inactive at step t (R = off[T] rows in all).
+ * A caller that orders its rows by decreasing length, as pack_padded_sequence does, so
+ * pays for its real tokens only. The parameter gradients over all steps are single
+ * GEMMs:
  *   forward   G = X W_ih^T + b (all steps, one GEMM), then per step G_t += h_{t-1} W_hh^T
  *   backward  per step dh += dG_{t+1} W_hh; after the loop dW_ih += dG^T X,
  *             dW_hh += dG^T [h_{-1} .. h_{T-2}], dX = dG W_ih (three GEMMs)
@@ -14,14 +17,12 @@
  * at every step. The input products G = X W_ih^T and dX = dG W_ih go through the same
  * kernel (faster than the tiled OpenBLAS calls for these shapes); the weight gradients,
  * with a transposed left operand, stay with sn_gemm.
- * hs keeps T+1 slots per layer (slot 0 = h0) so the shifted hidden states of the dW_hh
- * GEMM are one contiguous matrix.
- * Variable lengths, in any order: a row is active at step t iff t < length. The per-step
- * recurrent products skip the inactive rows after the last active one (active_rows), so a
- * caller that orders its rows by decreasing length, as pack_padded_sequence does, pays for
- * the real tokens only; other inactive rows ride along, their gates are discarded, their
- * outputs are zero and their gate gradients are zero, so they touch no gradient. Each
- * row's values do not depend on the other rows or their order. Gate math runs with OpenMP over batch rows (static); every float gets the
+ * hp holds, at step t's rows, the hidden states h_{t-1} that step t reads, so the recurrent
+ * products and the dW_hh GEMM read one packed matrix.
+ * Variable lengths, in any order: a row is active at step t iff t < length. Inactive rows
+ * before nt[t] ride along: their gates are discarded, their outputs are zero and their
+ * gate gradients are zero, so they touch no gradient. Each row's values do not depend on
+ * the other rows or their order. Gate math runs with OpenMP over batch rows (static); every float gets the
  * same operations in the same order whatever the thread count.
  * Must not: allocate in forward/backward/step, or sort/reorder the caller's rows.
  */
@@ -37,9 +38,10 @@ typedef struct {
     int    in;                          /* F_k: input_size for layer 0, H above */
     float *w_ih, *w_hh, *b_ih, *b_hh;   /* (4H, in), (4H, H), (4H), (4H) */
     float *dw_ih, *dw_hh, *db_ih, *db_hh;
-    float *gates;                       /* (T, B, 4H) i, f, g, o after their nonlinearity */
-    float *cs, *tcs;                    /* (T, B, H) c_t and tanh(c_t) */
-    float *hs;                          /* (T+1, B, H) slot 0 = h0, slot t+1 = h_t (0 at padding) */
+    float *gates;                       /* (R, 4H) i, f, g, o after their nonlinearity */
+    float *cs, *tcs;                    /* (R, H) c_t and tanh(c_t) */
+    float *hs;                          /* (R, H) h_t (0 when inactive) */
+    float *hp;                          /* (R, H) h_{t-1} of step t's rows; block 0 = h0 */
     float *c0;                          /* (B, H) */
 } lstm_level_t;
 
@@ -47,16 +49,17 @@ typedef struct {
     sn_layer_t    base;
     int           F, H, L, max_T;
     lstm_level_t *lv;
-    float        *xt;          /* (T, B, F) time-major copy of the input */
-    float        *dg;          /* (T, B, 4H) gate gradients (pre-activation), reused per level */
-    float        *dbuf[2];     /* (T, B, max(F, H)) gradients flowing down the levels */
+    float        *xt;          /* (R, F) packed copy of the input */
+    float        *dg;          /* (R, 4H) gate gradients (pre-activation), reused per level */
+    float        *dbuf[2];     /* (R, max(F, H)) gradients flowing down the levels */
     float        *dh_rec, *dc; /* (B, H) recurrent gradient and cell gradient carry */
     float        *hn, *cn;     /* (L, B, H) final states */
     float        *step_g;      /* (B, 4H) gates of one decoding step */
     float        *step_tc;     /* (B, H) its tanh(c) */
     float        *wpack;       /* one weight matrix of one level, packed for sn_gemm_packed */
     int          *len;         /* (max_batch) lengths of the last forward */
-    int           B, T;        /* of the last forward */
+    int          *nt, *off;    /* (max_T), (max_T + 1) rows and first row of each step */
+    int           B, T, R;     /* of the last forward; R = off[T] */
     int           fwd_done;
 } lstm_t;
 
@@ -76,13 +79,38 @@ static int check_lengths(const lstm_t *m, const int *lengths, int B, int T)
     return SN_OK;
 }
 
-/* Rows 0 .. n-1 hold every row active at step t: one past the last with length > t. */
-static int active_rows(const lstm_t *m, int B, int t)
+/* nt[t] = one past the last row with length > t; off = their running sum */
+static void set_steps(lstm_t *m, int B, int T)
 {
-    int n = 0;
+    m->off[0] = 0;
+    for (int t = 0; t < T; t++) {
+        int n = 0;
+        for (int b = 0; b < B; b++)
+            if (m->len[b] > t) n = b + 1;
+        m->nt[t] = n;
+        m->off[t + 1] = m->off[t] + n;
+    }
+    m->R = m->off[T];
+}
+
+/* (B, T, F) batch-first -> packed (R, F) */
+static void pack_rows(const lstm_t *m, float *dst, const float *src, int T, int F)
+{
+    for (int t = 0; t < T; t++)
+        for (int b = 0; b < m->nt[t]; b++)
+            memcpy(dst + ((size_t)m->off[t] + b) * F, src + ((size_t)b * T + t) * F, (size_t)F * sizeof(float));
+}
+
+/* packed (R, F) -> (B, T, F), zero where no packed row is */
+static void unpack_rows(const lstm_t *m, float *dst, const float *src, int B, int T, int F)
+{
+    #pragma omp parallel for schedule(static)
     for (int b = 0; b < B; b++)
-        if (m->len[b] > t) n = b + 1;
-    return n;
+        for (int t = 0; t < T; t++) {
+            float *d = dst + ((size_t)b * T + t) * F;
+            if (b < m->nt[t]) memcpy(d, src + ((size_t)m->off[t] + b) * F, (size_t)F * sizeof(float));
+            else memset(d, 0, (size_t)F * sizeof(float));
+        }
 }
 
 /* Fills every row of G (rows, 4H) with b_ih + b_hh. */
@@ -109,24 +137,23 @@ static inline void cell_row(float *g, const float *c_prev, float *c, float *tc, 
     }
 }
 
-/* One level over all steps: X (T*B, in) time-major -> v->hs slots 1..T. */
-static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int T, int zero_h0)
+/* One level over all steps: X (R, in) packed -> v->hs; v->hp block 0 holds h0. */
+static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int T, int zero_h0)
 {
     int H = m->H, H4 = 4 * m->H;
-    size_t BH = (size_t)B * H;
-    fill_bias(v->gates, v, T * B, H4);
+    fill_bias(v->gates, v, m->R, H4);
     sn_gemm_pack_b(m->wpack, 1, H4, v->in, v->w_ih, v->in);
-    sn_gemm_packed(T * B, H4, v->in, X, v->in, m->wpack, 1.0f, v->gates, H4);
+    sn_gemm_packed(m->R, H4, v->in, X, v->in, m->wpack, 1.0f, v->gates, H4);
     if (T > 1 || !zero_h0) sn_gemm_pack_b(m->wpack, 1, H4, H, v->w_hh, H);
     for (int t = 0; t < T; t++) {
-        float *Gt = v->gates + (size_t)t * B * H4;
-        const float *hprev = v->hs + (size_t)t * BH;
-        if (t > 0 || !zero_h0) sn_gemm_packed(active_rows(m, B, t), H4, H, hprev, H, m->wpack, 1.0f, Gt, H4);
-        const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
-        float *ct = v->cs + (size_t)t * BH, *tct = v->tcs + (size_t)t * BH;
-        float *ht = v->hs + (size_t)(t + 1) * BH;
+        int n = m->nt[t];
+        size_t at = (size_t)m->off[t] * H;
+        float *Gt = v->gates + (size_t)m->off[t] * H4;
+        if (t > 0 || !zero_h0) sn_gemm_packed(n, H4, H, v->hp + at, H, m->wpack, 1.0f, Gt, H4);
+        const float *cprev = t > 0 ? v->cs + (size_t)m->off[t - 1] * H : v->c0;
+        float *ct = v->cs + at, *tct = v->tcs + at, *ht = v->hs + at;
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) {
+        for (int b = 0; b < n; b++) {
             size_t o = (size_t)b * H;
             if (t < m->len[b]) {
                 cell_row(Gt + (size_t)b * H4, cprev + o, ct + o, tct + o, ht + o, H);
@@ -136,6 +163,7 @@ static void level_forward(lstm_t *m, lstm_level_t *v, const float *X, int B, int
                 memset(ht + o, 0, (size_t)H * sizeof(float));
             }
         }
+        if (t + 1 < T) memcpy(v->hp + (size_t)m->off[t + 1] * H, ht, (size_t)m->nt[t + 1] * H * sizeof(float));
     }
 }
 
@@ -150,32 +178,31 @@ int sn_lstm_forward_seq(sn_layer_t *l, const float *x, int B, int T, const int *
     for (int b = 0; b < B; b++) m->len[b] = lengths ? lengths[b] : T;
     m->B = B;
     m->T = T;
+    set_steps(m, B, T);   /* nt[0] = B: every length is >= 1 */
     int H = m->H;
     size_t BH = (size_t)B * H;
-    sn_batch_to_channels(m->xt, x, B, T, m->F);   /* (B, T, F) -> (T, B, F) */
+    pack_rows(m, m->xt, x, T, m->F);
     const float *X = m->xt;
     for (int k = 0; k < m->L; k++) {
         lstm_level_t *v = &m->lv[k];
-        if (h0) memcpy(v->hs, h0 + k * BH, BH * sizeof(float));
-        else memset(v->hs, 0, BH * sizeof(float));
+        if (h0) memcpy(v->hp, h0 + k * BH, BH * sizeof(float));
+        else memset(v->hp, 0, BH * sizeof(float));
         if (c0) memcpy(v->c0, c0 + k * BH, BH * sizeof(float));
         else memset(v->c0, 0, BH * sizeof(float));
-        level_forward(m, v, X, B, T, h0 == NULL);
-        X = v->hs + BH;   /* slots 1..T: the next level's input */
+        level_forward(m, v, X, T, h0 == NULL);
+        X = v->hs;   /* the next level's input */
         for (int b = 0; b < B; b++) {
-            int last = m->len[b] - 1;
-            memcpy(m->hn + k * BH + (size_t)b * H, v->hs + (size_t)(last + 1) * BH + (size_t)b * H,
-                   (size_t)H * sizeof(float));
-            memcpy(m->cn + k * BH + (size_t)b * H, v->cs + (size_t)last * BH + (size_t)b * H,
-                   (size_t)H * sizeof(float));
+            size_t last = (size_t)m->off[m->len[b] - 1] + b;
+            memcpy(m->hn + k * BH + (size_t)b * H, v->hs + last * H, (size_t)H * sizeof(float));
+            memcpy(m->cn + k * BH + (size_t)b * H, v->cs + last * H, (size_t)H * sizeof(float));
         }
     }
-    sn_channels_to_batch(l->output, X, B, T, H, NULL);   /* (T, B, H) -> (B, T, H) */
+    unpack_rows(m, l->output, X, B, T, H);
     m->fwd_done = 1;
     return SN_OK;
 }
 
-/* One level backward. dY (T*B, H) time-major gradient of hs slots 1..T (may be NULL);
+/* One level backward. dY (R, H) packed gradient of hs (may be NULL);
  * dhn, dcn (B, H) or NULL. Leaves the gate gradients in m->dg, dh0/dc0 when asked. */
 static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const float *dhn, const float *dcn,
                            float *dh0, float *dc0)
@@ -184,16 +211,17 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
     size_t BH = (size_t)B * H;
     if (T > 1 || dh0) sn_gemm_pack_b(m->wpack, 0, H, H4, v->w_hh, H);
     for (int t = T - 1; t >= 0; t--) {
-        float *dGt = m->dg + (size_t)t * B * H4;
+        float *dGt = m->dg + (size_t)m->off[t] * H4;
         if (t < T - 1)   /* the gradient that reaches h_t through step t+1's W_hh (rows past
-                            active_rows(t+1) read none: their last step is t or earlier) */
-            sn_gemm_packed(active_rows(m, B, t + 1), H, H4, dGt + (size_t)B * H4, H4, m->wpack, 0.0f,
+                            nt[t+1] read none: their last step is t or earlier) */
+            sn_gemm_packed(m->nt[t + 1], H, H4, m->dg + (size_t)m->off[t + 1] * H4, H4, m->wpack, 0.0f,
                            m->dh_rec, H);
-        const float *Gt = v->gates + (size_t)t * B * H4;
-        const float *tct = v->tcs + (size_t)t * BH;
-        const float *cprev = t > 0 ? v->cs + (size_t)(t - 1) * BH : v->c0;
+        const float *Gt = v->gates + (size_t)m->off[t] * H4;
+        const float *tct = v->tcs + (size_t)m->off[t] * H;
+        const float *cprev = t > 0 ? v->cs + (size_t)m->off[t - 1] * H : v->c0;
+        const float *dYt = dY ? dY + (size_t)m->off[t] * H : NULL;
         #pragma omp parallel for schedule(static)
-        for (int b = 0; b < B; b++) {
+        for (int b = 0; b < m->nt[t]; b++) {
             float *dg = dGt + (size_t)b * H4;
             int len = m->len[b];
             if (t >= len) {
@@ -202,7 +230,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
             }
             size_t o = (size_t)b * H;
             const float *g = Gt + (size_t)b * H4;
-            const float *dy = dY ? dY + (size_t)t * BH + o : NULL;
+            const float *dy = dYt ? dYt + o : NULL;
             const float *dhr = t < len - 1 ? m->dh_rec + o : (dhn ? dhn + o : NULL);
             const float *dcin = t < len - 1 ? m->dc + o : (dcn ? dcn + o : NULL);
             float *dcout = m->dc + o;
@@ -223,7 +251,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
     if (dc0) memcpy(dc0, m->dc, BH * sizeof(float));
     /* Bias gradients: a column sum over T*B rows, in row order per column. Blocks of 64
      * columns walk the rows together (a column at a time strode 16 KB per row). */
-    int rows = T * B, nblk = (H4 + 63) / 64;
+    int rows = m->R, nblk = (H4 + 63) / 64;
     #pragma omp parallel for schedule(static)
     for (int jb = 0; jb < nblk; jb++) {
         int j0 = jb * 64, nj = H4 - j0 < 64 ? H4 - j0 : 64;
@@ -237,7 +265,7 @@ static void level_backward(lstm_t *m, lstm_level_t *v, const float *dY, const fl
             v->db_hh[j0 + j] += (float)s[j];
         }
     }
-    sn_gemm(1, 0, H4, H, rows, 1.0f, m->dg, H4, v->hs, H, 1.0f, v->dw_hh, H);
+    sn_gemm(1, 0, H4, H, rows, 1.0f, m->dg, H4, v->hp, H, 1.0f, v->dw_hh, H);
 }
 
 int sn_lstm_backward_seq(sn_layer_t *l, const float *dy, const float *dh_n, const float *dc_n,
@@ -249,22 +277,22 @@ int sn_lstm_backward_seq(sn_layer_t *l, const float *dy, const float *dh_n, cons
     size_t BH = (size_t)B * H;
     const float *dY = NULL;
     if (dy) {
-        sn_batch_to_channels(m->dbuf[0], dy, B, T, H);
+        pack_rows(m, m->dbuf[0], dy, T, H);
         dY = m->dbuf[0];
     }
     for (int k = m->L - 1; k >= 0; k--) {
         lstm_level_t *v = &m->lv[k];
         level_backward(m, v, dY, dh_n ? dh_n + k * BH : NULL, dc_n ? dc_n + k * BH : NULL,
                        dh0 ? dh0 + k * BH : NULL, dc0 ? dc0 + k * BH : NULL);
-        const float *X = k > 0 ? m->lv[k - 1].hs + BH : m->xt;
-        sn_gemm(1, 0, H4, v->in, T * B, 1.0f, m->dg, H4, X, v->in, 1.0f, v->dw_ih, v->in);
+        const float *X = k > 0 ? m->lv[k - 1].hs : m->xt;
+        sn_gemm(1, 0, H4, v->in, m->R, 1.0f, m->dg, H4, X, v->in, 1.0f, v->dw_ih, v->in);
         if (k == 0 && !l->need_grad_input) break;
         float *dX = m->dbuf[(m->L - k) & 1];   /* never the buffer dY points into */
         sn_gemm_pack_b(m->wpack, 0, v->in, H4, v->w_ih, v->in);
-        sn_gemm_packed(T * B, v->in, H4, m->dg, H4, m->wpack, 0.0f, dX, v->in);
+        sn_gemm_packed(m->R, v->in, H4, m->dg, H4, m->wpack, 0.0f, dX, v->in);
         dY = dX;
     }
-    if (l->need_grad_input) sn_channels_to_batch(l->grad_input, dY, B, T, m->F, NULL);
+    if (l->need_grad_input) unpack_rows(m, l->grad_input, dY, B, T, m->F);
     return SN_OK;
 }
 
@@ -340,6 +368,7 @@ static void lstm_destroy(sn_layer_t *l)
         sn_free(v->cs);
         sn_free(v->tcs);
         sn_free(v->hs);
+        sn_free(v->hp);
         sn_free(v->c0);
     }
     free(m->lv);
@@ -355,6 +384,8 @@ static void lstm_destroy(sn_layer_t *l)
     sn_free(m->step_tc);
     sn_free(m->wpack);
     free(m->len);
+    free(m->nt);
+    free(m->off);
 }
 
 static const sn_layer_ops_t lstm_ops = {"LSTM", lstm_forward, lstm_backward, lstm_reset, lstm_destroy};
@@ -382,7 +413,11 @@ sn_layer_t *sn_lstm_new(sn_params_t *params, const char *name, int input_size, i
     if (sn_layer_setup(&m->base, &lstm_ops, name, max_batch, 2, (int[]){max_T, F}, 2, (int[]){max_T, H}, 1, 1))
         goto fail;
     if (!(m->lv = calloc((size_t)num_layers, sizeof *m->lv))) { SN_FAIL(SN_ENOMEM, "LSTM: out of memory"); goto fail; }
-    if (!(m->len = calloc((size_t)max_batch, sizeof *m->len))) { SN_FAIL(SN_ENOMEM, "LSTM: out of memory"); goto fail; }
+    if (!(m->len = calloc((size_t)max_batch, sizeof *m->len)) || !(m->nt = calloc((size_t)max_T, sizeof *m->nt)) ||
+        !(m->off = calloc((size_t)max_T + 1, sizeof *m->off))) {
+        SN_FAIL(SN_ENOMEM, "LSTM: out of memory");
+        goto fail;
+    }
     for (int k = 0; k < num_layers; k++) {
         lstm_level_t *v = &m->lv[k];
         v->in = k == 0 ? F : H;
@@ -402,11 +437,12 @@ sn_layer_t *sn_lstm_new(sn_params_t *params, const char *name, int input_size, i
         LSTM_ALLOC(v->gates, TB * H4, "LSTM gates");
         LSTM_ALLOC(v->cs, TB * H, "LSTM cell states");
         LSTM_ALLOC(v->tcs, TB * H, "LSTM tanh(c)");
-        LSTM_ALLOC(v->hs, TB * H + BH, "LSTM hidden states");
+        LSTM_ALLOC(v->hs, TB * H, "LSTM hidden states");
+        LSTM_ALLOC(v->hp, TB * H, "LSTM previous hidden states");
         LSTM_ALLOC(v->c0, BH, "LSTM initial cell state");
     }
     size_t wide = (size_t)(F > H ? F : H);
-    LSTM_ALLOC(m->xt, TB * F, "LSTM time-major input");
+    LSTM_ALLOC(m->xt, TB * F, "LSTM packed input");
     LSTM_ALLOC(m->dg, TB * H4, "LSTM gate gradients");
     LSTM_ALLOC(m->dbuf[0], TB * wide, "LSTM gradient buffer");
     LSTM_ALLOC(m->dbuf[1], TB * wide, "LSTM gradient buffer");
