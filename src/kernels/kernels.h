@@ -43,6 +43,10 @@ void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int
 void sn_batch_to_channels(float *dst, const float *src, int B, int OC, int HW);
 void sn_channels_to_batch(float *dst, const float *src, int B, int OC, int HW, const float *bias);
 
+/* y[i] = exp(x[i]), i < n (y may be x): glibc's vector expf, the same bits for a value
+ * wherever it sits (vexp.c). Serial: called per row from parallel loops. */
+void sn_vexpf(float *y, const float *x, size_t n);
+
 /* Sets the number of OpenMP threads of every kernel, GEMMs included. */
 void sn_kernels_set_threads(int n);
 int  sn_kernels_threads(void);

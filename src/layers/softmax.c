@@ -1,7 +1,9 @@
-/* softmax.c: row-wise SoftMax and LogSoftMax over (B, n), max-subtracted, sums in double. */
+/* softmax.c: row-wise SoftMax and LogSoftMax over (B, n), max-subtracted, sums in double;
+ * exps through sn_vexpf (glibc's vector expf), staged in the output row. */
 #include <math.h>
 #include <stdlib.h>
 #include "shardnet/layers.h"
+#include "kernels/kernels.h"
 
 typedef struct {
     sn_layer_t base;
@@ -19,13 +21,15 @@ static int softmax_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
         float *yr = l->output + (size_t)b * n;
         float mx = xr[0];
         for (int i = 1; i < n; i++) mx = xr[i] > mx ? xr[i] : mx;
+        for (int i = 0; i < n; i++) yr[i] = xr[i] - mx;
+        sn_vexpf(yr, yr, (size_t)n);
         double sum = 0.0;
-        for (int i = 0; i < n; i++) sum += exp((double)(xr[i] - mx));
+        for (int i = 0; i < n; i++) sum += yr[i];
         if (m->log) {
             float lse = (float)log(sum);
             for (int i = 0; i < n; i++) yr[i] = (xr[i] - mx) - lse;
         } else {
-            for (int i = 0; i < n; i++) yr[i] = (float)(exp((double)(xr[i] - mx)) / sum);
+            for (int i = 0; i < n; i++) yr[i] = (float)(yr[i] / sum);
         }
     }
     return SN_OK;
@@ -45,7 +49,8 @@ static int softmax_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, 
         double s = 0.0;
         if (m->log) {
             for (int i = 0; i < n; i++) s += g[i];
-            for (int i = 0; i < n; i++) dx[i] = g[i] - expf(yr[i]) * (float)s;
+            sn_vexpf(dx, yr, (size_t)n);   /* dx may not alias g: grad_input is the layer's own */
+            for (int i = 0; i < n; i++) dx[i] = g[i] - dx[i] * (float)s;
         } else {
             for (int i = 0; i < n; i++) s += (double)g[i] * yr[i];
             for (int i = 0; i < n; i++) dx[i] = yr[i] * (g[i] - (float)s);

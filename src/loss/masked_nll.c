@@ -11,6 +11,7 @@
 #include "shardnet/layer.h"
 #include "shardnet/error.h"
 #include "shardnet/sequence.h"
+#include "kernels/kernels.h"
 
 static int is_real(const int *target, const int *lengths, int ignore_index, int b, int t, int T)
 {
@@ -77,9 +78,10 @@ int sn_log_softmax_nll_backward(float *dx, const float *logp, const int *target,
         const float *y = logp + (size_t)r * V;
         float *d = dx + (size_t)r * V;
         int t = target[r];
+        sn_vexpf(d, y, (size_t)V);   /* the same exp as LogSoftMax's own backward */
         for (int i = 0; i < V; i++) {
             float g = i == t ? -scale : 0.0f;
-            d[i] = g - expf(y[i]) * s;
+            d[i] = g - d[i] * s;
         }
     }
     return SN_OK;
