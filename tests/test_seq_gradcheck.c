@@ -164,11 +164,14 @@ static void test_batchnorm(void **s)
         sn_params_init(&p);
         sn_layer_t *l2 = sn_batchnorm2d_new(&p, "bn2", 2, 3, 2, 0.9f, 3);
         sn_layer_t *l1 = sn_batchnorm1d_new(&p, "bn1", 4, 0.9f, 3);
+        sn_layer_t *lr = sn_batchnorm2d_relu_new(&p, "bnr", 2, 3, 2, 0.9f, 3);
         assert_non_null(l2);
+        assert_non_null(lr);
         assert_non_null(l1);
         assert_int_equal(sn_params_alloc(&p), 0);
         sn_layer_reset(l2, 0);
         sn_layer_reset(l1, 0);
+        sn_layer_reset(lr, 0);
         fill(p.values, p.trainable_total, 9, 0.5f);   /* weight and bias away from 1 and 0 */
         for (size_t i = 0; i < p.trainable_total; i++) p.values[i] += 1.0f;
         if (mode == 1) {   /* evaluate with moving statistics that are not 0 and 1 */
@@ -177,10 +180,13 @@ static void test_batchnorm(void **s)
             sn_ctx_t tr = {.training = 1};
             assert_int_equal(sn_layer_forward(l2, &tr, x, 3), 0);
             assert_int_equal(sn_layer_forward(l1, &tr, x, 3), 0);
+            assert_int_equal(sn_layer_forward(lr, &tr, x, 3), 0);
         }
         check_layer(l2, &p, &ctx, 3, 1e-2f, mode ? "BatchNorm2d evaluate" : "BatchNorm2d training");
         check_layer(l1, &p, &ctx, 3, 1e-2f, mode ? "BatchNorm1d evaluate" : "BatchNorm1d training");
+        check_layer(lr, &p, &ctx, 3, 1e-2f, mode ? "BatchNorm2d+ReLU evaluate" : "BatchNorm2d+ReLU training");
         sn_layer_free(l2);
+        sn_layer_free(lr);
         sn_layer_free(l1);
         sn_params_free(&p);
     }

@@ -140,6 +140,55 @@ static void bn_case(const char *file, int two_d)
 }
 
 static void test_batchnorm2d_parity(void **s) { (void)s; bn_case("seq_bn2d.snfx", 1); }
+
+/* The fused BatchNorm2d + ReLU gives the bits of BatchNorm2d followed by ReLU: output,
+ * input gradient, parameter gradients and moving statistics, training and evaluate. */
+static void test_batchnorm2d_relu_fused(void **s)
+{
+    (void)s;
+    fx_file_t *f = fx_load("seq_bn2d.snfx");
+    const fx_tensor_t *xt = fx_get(f, "train_x", FX_F32);
+    int B = xt->dims[0], C = xt->dims[1], H = xt->dims[2], W = xt->dims[3];
+    size_t n = xt->count;
+    sn_params_t p[2];
+    sn_layer_t *bn[2], *relu = sn_relu_new("relu", C * H * W, B);
+    assert_non_null(relu);
+    for (int k = 0; k < 2; k++) {
+        sn_params_init(&p[k]);
+        bn[k] = k ? sn_batchnorm2d_relu_new(&p[k], "bn", C, H, W, 0.9f, B) : sn_batchnorm2d_new(&p[k], "bn", C, H, W, 0.9f, B);
+        assert_non_null(bn[k]);
+        assert_int_equal(sn_params_alloc(&p[k]), 0);
+        sn_layer_reset(bn[k], 0);
+        seq_load_params(&p[k], f, "bn");
+    }
+    float *dy = malloc(n * sizeof(float));
+    for (size_t i = 0; i < n; i++) dy[i] = (float)((i * 2654435761u) % 1000) / 500.0f - 1.0f;
+    for (int m = 0; m < 2; m++) {
+        sn_ctx_t ctx = {.training = m == 0};
+        const float *x = fx_f32(f, m ? "eval_x" : "train_x");
+        for (int k = 0; k < 2; k++) sn_params_zero_grad(&p[k]);
+        assert_int_equal(sn_layer_forward(bn[0], &ctx, x, B), 0);
+        assert_int_equal(sn_layer_forward(relu, &ctx, bn[0]->output, B), 0);
+        assert_int_equal(sn_layer_backward(relu, &ctx, bn[0]->output, dy, B), 0);
+        assert_int_equal(sn_layer_backward(bn[0], &ctx, x, relu->grad_input, B), 0);
+        assert_int_equal(sn_layer_forward(bn[1], &ctx, x, B), 0);
+        assert_int_equal(sn_layer_backward(bn[1], &ctx, x, dy, B), 0);
+        size_t zeros = 0;
+        for (size_t i = 0; i < n; i++) zeros += relu->output[i] == 0.0f;
+        assert_true(zeros > n / 8 && zeros < n - n / 8);   /* the mask matters */
+        assert_memory_equal(bn[1]->output, relu->output, n * sizeof(float));
+        assert_memory_equal(bn[1]->grad_input, bn[0]->grad_input, n * sizeof(float));
+        assert_memory_equal(p[1].values, p[0].values, p[0].total * sizeof(float));
+        assert_memory_equal(p[1].grads, p[0].grads, p[0].trainable_total * sizeof(float));
+    }
+    free(dy);
+    for (int k = 0; k < 2; k++) {
+        sn_layer_free(bn[k]);
+        sn_params_free(&p[k]);
+    }
+    sn_layer_free(relu);
+    fx_free(f);
+}
 static void test_batchnorm1d_parity(void **s) { (void)s; bn_case("seq_bn1d.snfx", 0); }
 
 /* conv-bn-relu-conv-bn + 1x1 conv shortcut, ReLU, global average pooling. */
@@ -234,6 +283,7 @@ int main(void)
         cmocka_unit_test(test_embedding_parity),
         cmocka_unit_test(test_embedding_thread_invariance),
         cmocka_unit_test(test_batchnorm2d_parity),
+        cmocka_unit_test(test_batchnorm2d_relu_fused),
         cmocka_unit_test(test_batchnorm1d_parity),
         cmocka_unit_test(test_resblock_parity),
         cmocka_unit_test(test_masked_nll_parity),

@@ -74,6 +74,11 @@ sn_layer_t *sn_batchnorm2d_new(sn_params_t *params, const char *name, int C, int
                                float alpha, int max_batch);
 sn_layer_t *sn_batchnorm1d_new(sn_params_t *params, const char *name, int n, float alpha,
                                int max_batch);
+/* BatchNorm2d followed by ReLU, as one layer: the numbers of the two layers (the same
+ * parameters, under this layer's name) with one pass less over the activations in forward
+ * and in backward. */
+sn_layer_t *sn_batchnorm2d_relu_new(sn_params_t *params, const char *name, int C, int H, int W,
+                                    float alpha, int max_batch);
 
 /* ---- Encoder helpers ---------------------------------------------------------------- */
 /* x (B, C, H, W) -> y (B, C): the mean over H*W (AdaptiveAvgPool2d(1) + flatten). */

@@ -17,6 +17,9 @@
  * as the local two-pass formula; one in backward: sum dy and sum dy xhat). Parameter
  * gradients keep the local sums: the trainer's allreduce adds them up. The moving
  * statistics then come out equal on every rank.
+ * With relu set (sn_batchnorm2d_relu_new) the output is max(0, y), and backward first
+ * masks dy into grad_input channel by channel, where the statistics pass then finds it in
+ * cache: ReLU's own passes over the activations are gone, its numbers are unchanged.
  * Must not: allocate in forward/backward; touch the moving statistics in evaluate mode;
  * call reduce_sum a different number of times on different ranks.
  */
@@ -101,6 +104,7 @@ typedef struct {
     double *red;                            /* (2C + 1) synchronised sums */
     double count;                           /* values per channel of the last forward's statistics */
     int    forward_only;                    /* built with frozen parameters: no backward */
+    int    relu;                            /* followed by ReLU */
     int    used_batch_stats;
 } bn2d_t;
 
@@ -147,7 +151,13 @@ static void bn2d_apply(bn2d_t *m, const float *x, int B, int c)
     for (int b = 0; b < B; b++) {
         const float *xc = x + ((size_t)b * C + c) * HW;
         float *yc = m->base.output + ((size_t)b * C + c) * HW;
-        for (int i = 0; i < HW; i++) yc[i] = xc[i] * a + sh;
+        if (m->relu)
+            for (int i = 0; i < HW; i++) {
+                float v = xc[i] * a + sh;
+                yc[i] = v > 0.0f ? v : 0.0f;
+            }
+        else
+            for (int i = 0; i < HW; i++) yc[i] = xc[i] * a + sh;
     }
 }
 
@@ -207,7 +217,14 @@ static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, con
         double a = 0.0, ax = 0.0;
         for (int b = 0; b < B; b++) {
             size_t o = ((size_t)b * C + c) * HW;
-            plane_sum_dy(dy + o, x + o, HW, mean, rstd, &a, &ax);
+            if (m->relu) {   /* ReLU's backward: dy where the output is positive */
+                const float *y = l->output + o, *g = dy + o;
+                float *gr = l->grad_input + o;
+                for (int i = 0; i < HW; i++) gr[i] = y[i] > 0.0f ? g[i] : 0.0f;
+                plane_sum_dy(gr, x + o, HW, mean, rstd, &a, &ax);
+            } else {
+                plane_sum_dy(dy + o, x + o, HW, mean, rstd, &a, &ax);
+            }
         }
         m->dgamma[c] += (float)ax;   /* local sums: the gradient allreduce adds the ranks' */
         m->dbeta[c] += (float)a;
@@ -217,6 +234,7 @@ static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, con
     if (!l->need_grad_input) return SN_OK;
     if (sync) SN_TRY(ctx->reduce_sum(m->red, 2 * C, ctx->reduce_arg));
     double N = m->count;
+    const float *g = m->relu ? l->grad_input : dy;   /* masked in place: read, then overwritten */
     #pragma omp parallel for schedule(static)
     for (int c = 0; c < C; c++) {
         float mean = m->mean[c], rstd = m->rstd[c];
@@ -226,7 +244,7 @@ static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, con
             size_t o = ((size_t)b * C + c) * HW;
             for (int i = 0; i < HW; i++) {
                 double xh = (x[o + i] - mean) * rstd;
-                l->grad_input[o + i] = (float)(k * (dy[o + i] - mdy - xh * mdyx));
+                l->grad_input[o + i] = (float)(k * (g[o + i] - mdy - xh * mdyx));
             }
         }
     }
@@ -287,6 +305,14 @@ sn_layer_t *sn_batchnorm2d_new(sn_params_t *params, const char *name, int C, int
                                int max_batch)
 {
     return bn_new(params, name, 3, (int[]){C, H, W}, C, H * W, alpha, max_batch);
+}
+
+sn_layer_t *sn_batchnorm2d_relu_new(sn_params_t *params, const char *name, int C, int H, int W, float alpha,
+                                    int max_batch)
+{
+    sn_layer_t *l = bn_new(params, name, 3, (int[]){C, H, W}, C, H * W, alpha, max_batch);
+    if (l) ((bn2d_t *)l)->relu = 1;
+    return l;
 }
 
 sn_layer_t *sn_batchnorm1d_new(sn_params_t *params, const char *name, int n, float alpha, int max_batch)

@@ -42,10 +42,8 @@ static int build_small_body(sn_caption_model_t *m, sn_layer_t *body, int B)
         int OC = enc_channels[k], OS = (S + 2 - 3) / 2 + 1;   /* 3x3, stride 2, pad 1 */
         snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k);
         SN_TRY(add_layer(body, sn_conv2d_new_opts(p, name, C, S, S, OC, 3, 2, 1, SN_CONV_BATCHED, B)));
-        snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 1);
-        SN_TRY(add_layer(body, sn_batchnorm2d_new(p, name, OC, OS, OS, 0.9f, B)));
-        snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 2);
-        SN_TRY(add_layer(body, sn_relu_new(name, OC * OS * OS, B)));
+        snprintf(name, sizeof name, "encoder.body.body.%d", 3 * k + 1);   /* + ReLU: PyTorch's .3k+1, .3k+2 */
+        SN_TRY(add_layer(body, sn_batchnorm2d_relu_new(p, name, OC, OS, OS, 0.9f, B)));
         C = OC;
         S = OS;
     }

@@ -62,7 +62,7 @@ static void name_of(char *out, const char *prefix, const char *fmt, ...)
 /* 3x3 pad 1 or 1x1 pad 0, stride s: out = (in - 1) / s + 1 either way */
 static int out_size(int S, int stride) { return (S - 1) / stride + 1; }
 
-/* conv (no bias) + batch norm [+ ReLU] appended to seq; C/S become the output's. */
+/* conv (no bias) + batch norm [+ ReLU, fused into it] appended to seq; C/S become the output's. */
 static int conv_bn(sn_layer_t *seq, sn_params_t *p, const char *blk, const char *conv, const char *bn,
                    int *C, int *S, int OC, int K, int stride, int relu, int B)
 {
@@ -71,11 +71,8 @@ static int conv_bn(sn_layer_t *seq, sn_params_t *p, const char *blk, const char 
     name_of(name, blk, "%s", conv);
     SN_TRY(sn_sequential_add(seq, sn_conv2d_new_opts(p, name, *C, *S, *S, OC, K, stride, K / 2, CONV_FLAGS, B)));
     name_of(name, blk, "%s", bn);
-    SN_TRY(sn_sequential_add(seq, sn_batchnorm2d_new(p, name, OC, OS, OS, BN_ALPHA, B)));
-    if (relu) {
-        name_of(name, blk, "relu");
-        SN_TRY(sn_sequential_add(seq, sn_relu_new(name, OC * OS * OS, B)));
-    }
+    SN_TRY(sn_sequential_add(seq, relu ? sn_batchnorm2d_relu_new(p, name, OC, OS, OS, BN_ALPHA, B)
+                                       : sn_batchnorm2d_new(p, name, OC, OS, OS, BN_ALPHA, B)));
     *C = OC;
     *S = OS;
     return SN_OK;
