@@ -11,7 +11,8 @@
  * w_0 .. w_{L-1} (w_0 = <start>, w_{L-1} = <end>, L = its length) gives the LSTM input
  * [img, w_0, .., w_{L-2}] and the targets w_0 .. w_{L-1}: L predicted tokens per row.
  * The loss is the NLL of log-softmax over V at the real tokens only (cross-entropy on
- * the packed targets); rows need not be sorted by length.
+ * the packed targets); rows need not be sorted by length (the model hands them to the LSTM
+ * by decreasing length, and everything it returns is in the caller's order).
  *
  * Parameter names are PyTorch's state_dict names of the reference's two modules with
  * the prefixes "encoder." and "decoder.": encoder.body.body.<3k>.weight/bias (conv k),

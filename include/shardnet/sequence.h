@@ -35,8 +35,10 @@ int sn_embedding_backward_ids(sn_layer_t *l, const int32_t *ids, const float *dy
  * PyTorch's nn.LSTM(input_size, hidden_size, num_layers, batch_first=True): per layer k
  * weight_ih_lk (4H, F_k), weight_hh_lk (4H, H), bias_ih_lk (4H), bias_hh_lk (4H), gate
  * order i, f, g, o:  c' = f c + i g,  h' = o tanh(c').
- * Lengths: one per batch row, each in 1..T, in ANY order (no sorting needed, and none
- * done: a row simply stops updating after its last step). Outputs at padding steps are
+ * Lengths: one per batch row, each in 1..T, in ANY order (none sorted here: a row simply
+ * stops updating after its last step). Work is done for the rows up to the last one still
+ * active at each step, so rows ordered by decreasing length (as pack_padded_sequence
+ * orders them) cost their real steps only. Outputs at padding steps are
  * zero, the final state of a row is its state after its last real step, and padding
  * steps contribute nothing to any gradient: pack_padded_sequence(enforce_sorted=False)
  * + nn.LSTM + pad_packed_sequence.
