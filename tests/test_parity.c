@@ -425,6 +425,52 @@ static void maxpool2d_cases(const char *file, int padded)
     fx_free(f);
 }
 
+/* Ties and NaNs, as PyTorch's CPU kernel picks: the first maximum in reading order, a NaN over
+ * anything, the last NaN of a window. Values from {0, 1, 2} (ties everywhere, like pooling
+ * after a ReLU) and some NaNs; the 3x3 stride-2 fast path and the generic path against a
+ * brute-force reference, through the output and the input gradient (where each output's
+ * gradient lands). */
+static void test_maxpool2d_ties_nan(void **state)
+{
+    (void)state;
+    const int geoms[][5] = {{12, 12, 3, 2, 1}, {13, 11, 3, 2, 1}, {13, 13, 3, 2, 0}, {9, 10, 2, 2, 1}, {7, 9, 3, 1, 1}};
+    for (size_t gi = 0; gi < sizeof geoms / sizeof geoms[0]; gi++) {
+        int B = 2, C = 3, H = geoms[gi][0], W = geoms[gi][1], K = geoms[gi][2], S = geoms[gi][3], P = geoms[gi][4];
+        sn_layer_t *l = sn_maxpool2d_pad_new("pool", C, H, W, K, S, P, B);
+        assert_non_null(l);
+        size_t nin = (size_t)B * l->in_size, nout = (size_t)B * l->out_size;
+        float *x = malloc(nin * sizeof(float)), *dy = malloc(nout * sizeof(float));
+        float *y = malloc(nout * sizeof(float)), *dx = calloc(nin, sizeof(float));
+        for (size_t i = 0; i < nin; i++) {
+            uint32_t h = (uint32_t)(i * 2654435761u) >> 7;
+            x[i] = h % 23 == 0 ? NAN : (float)(h % 3);
+        }
+        for (size_t o = 0; o < nout; o++) dy[o] = (float)(o + 1);
+        int OH = l->out_shape[1], OW = l->out_shape[2];
+        for (int p = 0; p < B * C; p++)
+            for (int oh = 0; oh < OH; oh++)
+                for (int ow = 0; ow < OW; ow++) {
+                    const float *xc = x + (size_t)p * H * W;
+                    int best = -1;
+                    for (int r = oh * S - P; r < oh * S - P + K; r++)
+                        for (int c = ow * S - P; c < ow * S - P + K; c++) {
+                            if (r < 0 || r >= H || c < 0 || c >= W) continue;
+                            float v = xc[r * W + c];
+                            if (best < 0 || v > xc[best] || v != v) best = r * W + c;
+                        }
+                    size_t o = ((size_t)p * OH + oh) * OW + ow;
+                    y[o] = xc[best];
+                    dx[(size_t)p * H * W + best] += dy[o];
+                }
+        assert_int_equal(sn_layer_forward(l, &TRAIN, x, B), 0);
+        assert_int_equal(sn_layer_backward(l, &TRAIN, x, dy, B), 0);
+        assert_memory_equal(l->output, y, nout * sizeof(float));   /* NaN bits included */
+        assert_memory_equal(l->grad_input, dx, nin * sizeof(float));
+        free(x); free(dy); free(y); free(dx);
+        sn_layer_free(l);
+    }
+}
+
 static void test_maxpool2d(void **state)
 {
     (void)state;
@@ -612,6 +658,7 @@ int main(void)
         cmocka_unit_test(test_conv2d_batched),
         cmocka_unit_test(test_maxpool2d),
         cmocka_unit_test(test_maxpool2d_pad),
+        cmocka_unit_test(test_maxpool2d_ties_nan),
         cmocka_unit_test(test_param_grads_accumulate),
         cmocka_unit_test(test_dropout_properties),
         cmocka_unit_test(test_dropout_independence),

@@ -32,6 +32,29 @@ static inline int window_max(const float *xc, int W, int r0, int r1, int c0, int
     return best;
 }
 
+/* Outputs ow0..ow1-1 of one output row of a 3x3 stride-2 window whose nine inputs are all
+ * inside the plane, into y[0..] and am[0..]: x0 points at the window's top row, column 0 of
+ * the plane, idx0 is that row's flat index; c0 = 2*ow0 - P is the first window's left column. The same choice as window_max (first maximum, last
+ * NaN), branch-free with constant offsets so that GCC vectorises it across ow: the scalar,
+ * data-dependent branches made ResNet's stem pooling cost as much as a convolution. */
+static void window3s2_row(const float *x0, int W, int idx0, int c0, int ow0, int ow1, float *y, int32_t *am)
+{
+    for (int ow = ow0; ow < ow1; ow++) {
+        int c = c0 + 2 * (ow - ow0), best = idx0 + c;
+        const float *p = x0 + c;
+        float v = p[0];
+        for (int k = 1; k < 9; k++) {
+            int off = (k / 3) * W + k % 3;
+            float xv = p[off];
+            int take = (xv > v) | (xv != xv);
+            v = take ? xv : v;
+            best = take ? idx0 + c + off : best;
+        }
+        y[ow - ow0] = v;
+        am[ow - ow0] = best;
+    }
+}
+
 /* x (B,C,H,W) -> y (B,C,OH,OW); argmax keeps the chosen input of every output */
 static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
@@ -61,8 +84,24 @@ static int maxpool_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, i
             }
             continue;
         }
+        /* 3x3 stride 2: outputs [olo, ohi) have their whole window inside the plane */
+        int olo = K == 3 && S == 2 ? (P + 1) / 2 : OW, ohi = K == 3 && S == 2 ? (W - 3 + P) / 2 + 1 : OW;
+        if (ohi > OW) ohi = OW;
         for (int oh = 0; oh < OH; oh++) {
             int r0 = oh * S - P, r1 = r0 + K;
+            if (r0 >= 0 && r1 <= H && olo < ohi) {
+                window3s2_row(xc + (size_t)r0 * W, W, base + r0 * W, 2 * olo - P, olo, ohi, y + oh * OW + olo,
+                              am + oh * OW + olo);
+                for (int ow = 0; ow < OW; ow++) {   /* the border outputs */
+                    if (ow == olo) ow = ohi;
+                    if (ow >= OW) break;
+                    int c0 = ow * S - P, c1 = c0 + K;
+                    if (c0 < 0) c0 = 0;
+                    if (c1 > W) c1 = W;
+                    am[oh * OW + ow] = base + window_max(xc, W, r0, r1, c0, c1, &y[oh * OW + ow]);
+                }
+                continue;
+            }
             if (r0 < 0) r0 = 0;
             if (r1 > H) r1 = H;
             for (int ow = 0; ow < OW; ow++) {
