@@ -127,9 +127,7 @@ static int build(sn_layer_t *net, sn_params_t *p, const char *prefix, const arch
 {
     char name[SN_LAYER_NAME_MAX], blk[SN_LAYER_NAME_MAX];
     int C = 3, S = size;
-    SN_TRY(conv_bn(net, p, prefix, "0", "1", &C, &S, 64, 7, 2, 0, B));
-    name_of(name, prefix, "2");
-    SN_TRY(sn_sequential_add(net, sn_relu_new(name, C * S * S, B)));
+    SN_TRY(conv_bn(net, p, prefix, "0", "1", &C, &S, 64, 7, 2, 1, B));   /* torchvision's 0, 1, 2 (ReLU) */
     name_of(name, prefix, "3");
     int PS = (S + 2 - 3) / 2 + 1;
     SN_TRY(sn_sequential_add(net, sn_maxpool2d_pad_new(name, C, S, S, 3, 2, 1, B)));
