@@ -5,7 +5,8 @@
 #                difference <= 1e-5 on every tensor, BatchNorm statistics included: they
 #                are synchronised), for P = 2 and 4; 4 steps in one go equal 2 steps, a
 #                checkpoint and 2 resumed steps, bit for bit; the sharded mode trains on 2
-#                ranks with identical parameters on both
+#                ranks with identical parameters on both; eval gives the same loss, BLEU
+#                and captions on 1 and 3 ranks
 #   overfit      150 epochs on 16 images: the loss falls below 0.3 and the greedy caption
 #                of every image is exactly one of its reference captions; `shardnet
 #                caption` on the image's JPEG prints the same sentence as `shardnet eval`
@@ -65,6 +66,16 @@ equivalence)
   echo "ok: 4 steps == 2 steps + checkpoint + 2 resumed steps, bit for bit (2 ranks)"
   run 2 sharded.log --batch 8 --crop 24 --embed 32 --hidden 64 --epochs 1 --max-steps 6 --no-bleu
   echo "ok: sharded mode, 2 ranks identical"
+  # shardnet eval (body features once per image): the same loss, BLEU and captions on 1 and 3
+  # ranks (uneven image shards)
+  "$sn" eval --model caption --checkpoint once.h5 --data train.h5 --threads 1 --out e1.tsv > e1.log 2>&1 \
+    || { cat e1.log; fail "eval on 1 rank"; }
+  "$mpiexec" -np 3 --oversubscribe "$sn" eval --model caption --checkpoint once.h5 --data train.h5 --threads 1 \
+    --out e3.tsv > e3.log 2>&1 || { cat e3.log; fail "eval on 3 ranks"; }
+  grep -qE "^loss [0-9.]+, perplexity" e1.log || { cat e1.log; fail "no loss line from eval"; }
+  diff <(grep -E "^(loss|BLEU)" e1.log) <(grep -E "^(loss|BLEU)" e3.log) || fail "eval on 3 ranks differs from 1 rank"
+  cmp -s e1.tsv e3.tsv || fail "eval captions on 3 ranks differ from 1 rank"
+  echo "ok: eval on 3 ranks == 1 rank (loss, BLEU, every caption)"
   # the benchmarks' figure: 6 steps, 3 of them after the warm-up; a 2-step run has none
   grep -qE "after the first 3 steps: [0-9]+\.[0-9] images/s" sharded.log || { cat sharded.log; fail "no steady-state rate"; }
   ! grep -q "after the first" first.log || fail "a steady-state rate without steps after the warm-up"

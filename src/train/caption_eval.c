@@ -206,46 +206,59 @@ int sn_caption_evaluate(sn_caption_model_t *m, const sn_coco_set_t *s, char *con
     if (!rc && L > m->max_len) rc = SN_FAIL(SN_EINVAL, "captions of %d tokens, the model takes %d", L, m->max_len);
     if (!rc && want_bleu && !s->refs) rc = SN_FAIL(SN_EINVAL, "BLEU needs the set's reference tokens");
     size_t per = (size_t)3 * crop * crop;
+    int F = m->features;
+    int64_t nimg = s->n_images;
     float *x = rc ? NULL : sn_alloc((size_t)B * per * sizeof(float), "evaluation images");
+    float *feat = rc ? NULL : sn_alloc((size_t)(nimg ? nimg : 1) * F * sizeof(float), "evaluation body features");
+    float *fb = rc ? NULL : sn_alloc((size_t)B * F * sizeof(float), "evaluation feature batch");
     int ML = m->max_len;   /* the model's row stride */
     int32_t *caps = rc ? NULL : calloc((size_t)B * ML, sizeof *caps);
     int *lens = rc ? NULL : malloc((size_t)B * sizeof *lens);
-    if (!rc && (!x || !caps || !lens)) rc = SN_FAIL(SN_ENOMEM, "evaluation buffers");
+    if (!rc && (!x || !feat || !fb || !caps || !lens)) rc = SN_FAIL(SN_ENOMEM, "evaluation buffers");
     rc = sn_dist_agree(rc);
     int o = (S - crop) / 2;
     double sums[1] = {0.0};
-    int64_t counts[3] = {0, s->n_captions, s->n_images};
+    int64_t counts[3] = {0, s->n_captions, nimg};
     sn_ctx_t ev = {.training = 0};
+    /* The body in evaluation mode depends on the image only: run it once per image, not once
+     * per caption (about five) and again for the greedy captions. */
+    for (int64_t i = 0; !rc && i < nimg; i += B) {
+        int b = (int)(nimg - i < B ? nimg - i : B);
+        for (int k = 0; k < b; k++)
+            sn_caption_image(x + (size_t)k * per, s->images + (size_t)(i + k) * 3 * S * S, S, crop, o, o, 0);
+        rc = sn_caption_body_features(m, x, b, feat + (size_t)i * F);
+    }
     for (int64_t i = 0; !rc && i < s->n_captions; i += B) {   /* teacher-forced loss */
         int b = (int)(s->n_captions - i < B ? s->n_captions - i : B);
         for (int k = 0; k < b; k++) {
             int64_t c = i + k;
-            sn_caption_image(x + (size_t)k * per, s->images + (size_t)s->image[c] * 3 * S * S, S, crop, o, o, 0);
+            memcpy(fb + (size_t)k * F, feat + (size_t)s->image[c] * F, (size_t)F * sizeof(float));
             memcpy(caps + (size_t)k * ML, s->captions + (size_t)c * L, (size_t)L * sizeof *caps);
             lens[k] = s->lengths[c];
         }
         double l = 0.0;
         int64_t nt = 0;
-        rc = sn_caption_forward_loss(m, &ev, x, caps, lens, b, &l, &nt);
+        rc = sn_caption_forward_loss_features(m, &ev, fb, caps, lens, b, &l, &nt);
         sums[0] += l;
         counts[0] += nt;
     }
     if (!rc && want_bleu) {   /* greedy captions of every image */
-        out->hyp = calloc((size_t)(s->n_images ? s->n_images : 1) * max_tokens, sizeof *out->hyp);
-        out->hyp_len = calloc((size_t)(s->n_images ? s->n_images : 1), sizeof *out->hyp_len);
-        out->n_hyp = s->n_images;
+        out->hyp = calloc((size_t)(nimg ? nimg : 1) * max_tokens, sizeof *out->hyp);
+        out->hyp_len = calloc((size_t)(nimg ? nimg : 1), sizeof *out->hyp_len);
+        out->n_hyp = nimg;
         if (!out->hyp || !out->hyp_len) rc = SN_FAIL(SN_ENOMEM, "greedy captions");
-        for (int64_t i = 0; !rc && i < s->n_images; i += B) {
-            int b = (int)(s->n_images - i < B ? s->n_images - i : B);
-            for (int k = 0; k < b; k++)
-                sn_caption_image(x + (size_t)k * per, s->images + (size_t)(i + k) * 3 * S * S, S, crop, o, o, 0);
-            rc = sn_caption_greedy(m, x, b, max_tokens, out->hyp + (size_t)i * max_tokens, out->hyp_len + i);
+        for (int64_t i = 0; !rc && i < nimg; i += B) {
+            int b = (int)(nimg - i < B ? nimg - i : B);
+            rc = sn_caption_greedy_features(m, feat + (size_t)i * F, b, max_tokens, out->hyp + (size_t)i * max_tokens,
+                                            out->hyp_len + i);
         }
     }
     sn_bleu_stats_t st;
     sn_bleu_stats_init(&st);
     if (!rc && want_bleu) rc = bleu_local(s, words, m->vocab, out, max_tokens, &st);
     sn_free(x);
+    sn_free(feat);
+    sn_free(fb);
     free(caps);
     free(lens);
     SN_TRY(sn_dist_agree(rc));
