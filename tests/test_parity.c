@@ -425,6 +425,41 @@ static void maxpool2d_cases(const char *file, int padded)
     fx_free(f);
 }
 
+/* The flat im2col of "same" convolutions (K = 2P + 1, stride 1 or 2) gives the columns of
+ * sn_im2col, and its fold the sums of sn_col2im, bit for bit: odd and even sizes, planes
+ * smaller than the kernel, 1x1 to 7x7, columns at a row stride wider than one sample. */
+static void test_im2col_flat(void **state)
+{
+    (void)state;
+    int checked = 0;
+    for (int S = 1; S <= 2; S++)
+        for (int K = 1; K <= 7; K += 2)
+            for (int H = 1; H <= 9; H++)
+                for (int W = 1; W <= 9; W += 2 + (H & 1)) {
+                    int C = 2, P = K / 2, OH = (H + 2 * P - K) / S + 1, OW = (W + 2 * P - K) / S + 1;
+                    assert_true(sn_im2col_flat_ok(H, W, K, S, P));
+                    int n = OH * OW, ldc = n + 3, rows = C * K * K;
+                    size_t nx = (size_t)C * H * W, ncol = (size_t)rows * ldc;
+                    float *x = malloc(nx * sizeof(float)), *ref = calloc(ncol, sizeof(float));
+                    float *got = calloc(ncol, sizeof(float)), *g2 = malloc(ncol * sizeof(float));
+                    float *dref = calloc(nx, sizeof(float)), *dgot = malloc(nx * sizeof(float));
+                    float *phase = malloc((sn_im2col_flat_floats(C, H, W, S) + 1) * sizeof(float));
+                    for (size_t i = 0; i < nx; i++) x[i] = 1.0f + (float)((i * 2654435761u) % 1000) / 997.0f;
+                    sn_im2col(ref, ldc, x, C, H, W, K, S, P, OH, OW);
+                    sn_im2col_flat(got, ldc, x, phase, C, H, W, K, S, P);
+                    for (int r = 0; r < rows; r++)
+                        assert_memory_equal(got + (size_t)r * ldc, ref + (size_t)r * ldc, (size_t)n * sizeof(float));
+                    for (size_t i = 0; i < ncol; i++) g2[i] = 0.5f + (float)((i * 40503u) % 1000) / 991.0f;
+                    sn_col2im(dref, g2, ldc, C, H, W, K, S, P, OH, OW);
+                    for (size_t i = 0; i < nx; i++) dgot[i] = NAN;   /* every element must be written */
+                    sn_col2im_flat(dgot, g2, ldc, phase, C, H, W, K, S, P);
+                    assert_memory_equal(dgot, dref, nx * sizeof(float));
+                    free(x); free(ref); free(got); free(g2); free(dref); free(dgot); free(phase);
+                    checked++;
+                }
+    printf("im2col flat: %d geometries, columns and folds bitwise equal to im2col/col2im\n", checked);
+}
+
 /* Ties and NaNs, as PyTorch's CPU kernel picks: the first maximum in reading order, a NaN over
  * anything, the last NaN of a window. Values from {0, 1, 2} (ties everywhere, like pooling
  * after a ReLU) and some NaNs; the 3x3 stride-2 fast path and the generic path against a
@@ -659,6 +694,7 @@ int main(void)
         cmocka_unit_test(test_maxpool2d),
         cmocka_unit_test(test_maxpool2d_pad),
         cmocka_unit_test(test_maxpool2d_ties_nan),
+        cmocka_unit_test(test_im2col_flat),
         cmocka_unit_test(test_param_grads_accumulate),
         cmocka_unit_test(test_dropout_properties),
         cmocka_unit_test(test_dropout_independence),

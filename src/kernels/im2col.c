@@ -79,6 +79,148 @@ void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K,
             }
 }
 
+/* ---- flat im2col for "same" convolutions ---------------------------------------------
+ * Stride S in {1, 2}, K = 2P + 1, so OH = ceil(H/S) and OW = ceil(W/S). The input seen by
+ * stride 2 is split into its four phases q = (row parity, column parity), each a PH x PW
+ * plane (PH = OH, PW = OW; a phase short of a row or column is padded with zeros). Kernel
+ * offset k of one axis reads input 2*o + k - P = 2*(o + sh) + ph, ph = (k - P) mod 2,
+ * sh = floor((k - P) / 2); with stride 1 the plane is the input itself, ph = 0, sh = k - P.
+ * So column row (c, ki, kj) at d = oh*OW + ow is plane[d + sh_i*PW + sh_j] wherever
+ * 0 <= oh + sh_i < PH and 0 <= ow + sh_j < PW, and zero elsewhere: one flat copy, then
+ * |sh_j| zeros per row. */
+int sn_im2col_flat_ok(int H, int W, int K, int S, int P)
+{
+    return (S == 1 || S == 2) && K == 2 * P + 1 && H >= 1 && W >= 1;
+}
+
+size_t sn_im2col_flat_floats(int C, int H, int W, int S)
+{
+    return S == 2 ? (size_t)4 * C * ((H + 1) / 2) * ((W + 1) / 2) : 0;
+}
+
+/* Shift of kernel offset k along one axis, and its phase (stride 2). */
+static inline int flat_shift(int k, int S, int P, int *ph)
+{
+    int a = k - P;
+    if (S == 1) { *ph = 0; return a; }
+    int sh = a >= 0 ? a / 2 : -((1 - a) / 2);   /* floor(a / 2) */
+    *ph = a - 2 * sh;
+    return sh;
+}
+
+/* The part of column row (ki, kj) that is a flat copy: d in [*d0, *d1), source index d + *off
+ * inside the plane; and the row range [*oh0, *oh1) it lies in. */
+static void flat_range(int S, int P, int ki, int kj, int PH, int PW, int *q, int *off, int *sh_j,
+                       int *d0, int *d1)
+{
+    int phi, phj, shi = flat_shift(ki, S, P, &phi), shj = flat_shift(kj, S, P, &phj);
+    *q = phi * 2 + phj;
+    *off = shi * PW + shj;
+    *sh_j = shj;
+    int oh0 = shi < 0 ? -shi : 0, oh1 = PH - shi < PH ? PH - shi : PH;
+    if (oh0 > PH) oh0 = PH;   /* a shift past the whole plane: nothing to copy */
+    if (oh1 < oh0) oh1 = oh0;
+    int n = PH * PW, a = oh0 * PW, b = oh1 * PW;
+    if (a + *off < 0) a = -*off;        /* the first row's first entry, shifted left */
+    if (b + *off > n) b = n - *off;     /* the last row's last entry, shifted right */
+    if (a > n) a = n;
+    *d0 = a;
+    *d1 = b > a ? b : a;
+}
+
+/* x (C,H,W) -> phase (C, 4, PH, PW): phase[c][2*rp+cp][r][s] = x[c][2r+rp][2s+cp], 0 outside */
+static void split_phases(float *phase, const float *x, int C, int H, int W)
+{
+    int PH = (H + 1) / 2, PW = (W + 1) / 2;
+    for (int c = 0; c < C; c++)
+        for (int rp = 0; rp < 2; rp++)
+            for (int r = 0; r < PH; r++) {
+                int h = 2 * r + rp;
+                float *de = phase + (((size_t)c * 4 + 2 * rp) * PH + r) * PW, *dodd = de + (size_t)PH * PW;
+                if (h >= H) {
+                    memset(de, 0, (size_t)PW * sizeof(float));
+                    memset(dodd, 0, (size_t)PW * sizeof(float));
+                    continue;
+                }
+                const float *src = x + ((size_t)c * H + h) * W;
+                #pragma omp simd
+                for (int s = 0; s < W / 2; s++) {
+                    de[s] = src[2 * s];
+                    dodd[s] = src[2 * s + 1];
+                }
+                if (W & 1) {
+                    de[PW - 1] = src[W - 1];
+                    dodd[PW - 1] = 0.0f;
+                }
+            }
+}
+
+/* the inverse: every element of dx from its phase */
+static void merge_phases(float *dx, const float *phase, int C, int H, int W)
+{
+    int PH = (H + 1) / 2, PW = (W + 1) / 2;
+    for (int c = 0; c < C; c++)
+        for (int h = 0; h < H; h++) {
+            int rp = h & 1, r = h >> 1;
+            const float *se = phase + (((size_t)c * 4 + 2 * rp) * PH + r) * PW, *so = se + (size_t)PH * PW;
+            float *dst = dx + ((size_t)c * H + h) * W;
+            #pragma omp simd
+            for (int s = 0; s < W / 2; s++) {
+                dst[2 * s] = se[s];
+                dst[2 * s + 1] = so[s];
+            }
+            if (W & 1) dst[W - 1] = se[PW - 1];
+        }
+}
+
+void sn_im2col_flat(float *col, int ldc, const float *x, float *phase, int C, int H, int W, int K, int S, int P)
+{
+    int PH = S == 2 ? (H + 1) / 2 : H, PW = S == 2 ? (W + 1) / 2 : W, n = PH * PW;
+    const float *planes = x;
+    if (S == 2) {
+        split_phases(phase, x, C, H, W);
+        planes = phase;
+    }
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) {
+                float *row = col + (size_t)((c * K + ki) * K + kj) * ldc;
+                int q, off, shj, d0, d1;
+                flat_range(S, P, ki, kj, PH, PW, &q, &off, &shj, &d0, &d1);
+                const float *src = planes + ((size_t)c * (S == 2 ? 4 : 1) + q) * n + off;
+                memset(row, 0, (size_t)d0 * sizeof(float));
+                memcpy(row + d0, src + d0, (size_t)(d1 - d0) * sizeof(float));
+                memset(row + d1, 0, (size_t)(n - d1) * sizeof(float));
+                /* the entries whose column falls outside the plane: |shj| per row */
+                int c0 = shj < 0 ? 0 : PW - shj, c1 = shj < 0 ? -shj : PW;
+                if (c0 < 0) c0 = 0;
+                for (int d = d0 - d0 % PW; d < d1; d += PW)
+                    for (int j = c0; j < c1; j++) row[d + j] = 0.0f;
+            }
+}
+
+void sn_col2im_flat(float *dx, float *col, int ldc, float *phase, int C, int H, int W, int K, int S, int P)
+{
+    int PH = S == 2 ? (H + 1) / 2 : H, PW = S == 2 ? (W + 1) / 2 : W, n = PH * PW;
+    float *planes = S == 2 ? phase : dx;
+    memset(planes, 0, (size_t)C * (S == 2 ? 4 : 1) * n * sizeof(float));
+    for (int c = 0; c < C; c++)
+        for (int ki = 0; ki < K; ki++)
+            for (int kj = 0; kj < K; kj++) {
+                float *row = col + (size_t)((c * K + ki) * K + kj) * ldc;
+                int q, off, shj, d0, d1;
+                flat_range(S, P, ki, kj, PH, PW, &q, &off, &shj, &d0, &d1);
+                float *dst = planes + ((size_t)c * (S == 2 ? 4 : 1) + q) * n + off;
+                int c0 = shj < 0 ? 0 : PW - shj, c1 = shj < 0 ? -shj : PW;
+                if (c0 < 0) c0 = 0;
+                for (int d = d0 - d0 % PW; d < d1; d += PW)   /* padding: adds nothing */
+                    for (int j = c0; j < c1; j++) row[d + j] = 0.0f;
+                #pragma omp simd
+                for (int d = d0; d < d1; d++) dst[d] += row[d];
+            }
+    if (S == 2) merge_phases(dx, phase, C, H, W);
+}
+
 /* Length of the run of row (ki, kj) that lies inside the plane of H*W floats. */
 static int wide_len(int H, int W, int ki, int kj, int OH)
 {

@@ -31,6 +31,18 @@ void sn_im2col(float *col, int ldc, const float *x, int C, int H, int W, int K, 
 /* The adjoint of sn_im2col: dx (C,H,W) += folded col. */
 void sn_col2im(float *dx, const float *col, int ldc, int C, int H, int W, int K, int S, int P, int OH, int OW);
 
+/* "Same" convolutions, K = 2P + 1 with stride 1 or 2 (OH = ceil(H/S), OW = ceil(W/S)): every
+ * column row is one flat copy of the input plane (stride 1) or of one of its four
+ * even/odd phases (stride 2), shifted, with a few zeros at the borders, instead of OH short
+ * rows. The same columns as sn_im2col. phase: sn_im2col_flat_floats(C, H, W, S) floats of
+ * scratch (0 for stride 1, where it may be NULL). */
+int    sn_im2col_flat_ok(int H, int W, int K, int S, int P);
+size_t sn_im2col_flat_floats(int C, int H, int W, int S);
+void   sn_im2col_flat(float *col, int ldc, const float *x, float *phase, int C, int H, int W, int K, int S, int P);
+/* dx (C,H,W) = folded col: the same sums in the same order as sn_col2im into a zeroed dx.
+ * Writes every element of dx; zeroes col's entries that fall on padding. */
+void   sn_col2im_flat(float *dx, float *col, int ldc, float *phase, int C, int H, int W, int K, int S, int P);
+
 /* Stride 1, no padding, "wide" columns: row (c,ki,kj) of col (C*K*K, OH*W) is the contiguous
  * run x[c, ki, kj ...] of OH*W floats, i.e. outputs are computed for all W columns of each
  * output row and the last K-1 of every row are junk, to be ignored. One copy per row instead

@@ -21,6 +21,10 @@
  *    input element: nothing outside the sample is touched). The weight gradient of each
  *    offset and the input gradient (accumulated at the shifted offsets) are GEMMs too.
  *
+ * The im2col and batched plans of a "same" convolution (K = 2P + 1, stride 1 or 2: every 3x3
+ * pad 1, 7x7 pad 3 and 1x1 of the encoders) unfold and fold with sn_im2col_flat, one flat copy
+ * per column row instead of OH short ones (stride 2 through the input's four phases).
+ *
  * Options (sn_conv2d_new_opts): without a bias the layer adds a zero bias it holds itself,
  * outside the parameter arena (so no "bias" tensor exists, as in PyTorch's bias=False),
  * and its gradient goes to a scratch buffer: the kernels keep one code path. The init can
@@ -57,6 +61,9 @@ typedef struct {
     float *own_b;             /* no bias: zeros (OC) and a scratch gradient (OC), not in the arena */
     float *wk;                /* shifted: W regrouped by offset, (K*K, OC, C) */
     float *col;               /* (threads, C*K*K, NW): im2col and wide plans */
+    int    flat;              /* im2col/batched with a "same" geometry: sn_im2col_flat */
+    size_t phase_n;           /* its scratch per thread (stride 2: the input's phases) */
+    float *phase;             /* (threads, phase_n) */
     float *ywide;             /* (threads, OC, NW): wide output / output gradient */
     float *dw_part;           /* (max_batch, OC*C*K*K + OC): per-sample weight and bias gradients */
     float *colb;              /* batched: (C*K*K, max_batch*OH*OW) columns of the whole batch */
@@ -96,14 +103,36 @@ static void widen(const conv2d_t *m, float *gw, const float *g)
         }
 }
 
+/* One sample's columns at row stride ldc, on thread t's scratch. */
+static void unfold(const conv2d_t *m, float *col, int ldc, const float *x, int t)
+{
+    if (m->flat)
+        sn_im2col_flat(col, ldc, x, m->phase ? m->phase + (size_t)t * m->phase_n : NULL, m->C, m->H, m->W, m->K,
+                       m->S, m->P);
+    else
+        sn_im2col(col, ldc, x, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+}
+
+/* dx (C,H,W) = the columns folded back (col may be overwritten), on thread t's scratch. */
+static void fold(const conv2d_t *m, float *dx, float *col, int ldc, int t)
+{
+    if (m->flat) {
+        sn_col2im_flat(dx, col, ldc, m->phase ? m->phase + (size_t)t * m->phase_n : NULL, m->C, m->H, m->W, m->K,
+                       m->S, m->P);
+        return;
+    }
+    memset(dx, 0, m->base.in_size * sizeof(float));
+    sn_col2im(dx, col, ldc, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+}
+
 /* Columns of every sample side by side: colb (C*K*K, B*HW) from x (B,C,H,W). */
 static void batch_columns(const conv2d_t *m, const float *x, int B)
 {
     int HW = m->OH * m->OW, NB = B * HW;
-    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)NB * m->C * m->K * m->K))
+    #pragma omp parallel for schedule(static) num_threads(team_size(m, B)) \
+        if (SN_PARALLEL_WORTH((size_t)NB * m->C * m->K * m->K))
     for (int b = 0; b < B; b++)
-        sn_im2col(m->colb + (size_t)b * HW, NB, x + (size_t)b * m->base.in_size, m->C, m->H, m->W, m->K, m->S,
-                  m->P, m->OH, m->OW);
+        unfold(m, m->colb + (size_t)b * HW, NB, x + (size_t)b * m->base.in_size, omp_get_thread_num());
 }
 
 /* batched plan: y (B,OC,HW) = channels_to_batch(W (OC,CKK) colb (CKK,B*HW)) + b */
@@ -135,12 +164,9 @@ static void batched_backward(conv2d_t *m, const float *x, const float *dy, int B
     if (!l->need_grad_input) return;
     m->colb_fresh = 0;   /* the input gradient's columns replace them */
     sn_gemm(1, 0, CKK, NB, m->OC, 1.0f, m->w, CKK, m->yb, NB, 0.0f, m->colb, NB);
-    #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)NB * CKK))
-    for (int b = 0; b < B; b++) {
-        float *dx = l->grad_input + (size_t)b * l->in_size;
-        memset(dx, 0, l->in_size * sizeof(float));
-        sn_col2im(dx, m->colb + (size_t)b * HW, NB, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
-    }
+    #pragma omp parallel for schedule(static) num_threads(team_size(m, B)) if (SN_PARALLEL_WORTH((size_t)NB * CKK))
+    for (int b = 0; b < B; b++)
+        fold(m, l->grad_input + (size_t)b * l->in_size, m->colb + (size_t)b * HW, NB, omp_get_thread_num());
 }
 
 /* x (B,C,H,W) -> y (B,OC,OH,OW) */
@@ -168,7 +194,7 @@ static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, in
         float *yw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
         switch (m->plan) {
         case PLAN_IM2COL:
-            sn_im2col(col, HW, xb, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+            unfold(m, col, HW, xb, t);
             for (int oc = 0; oc < m->OC; oc++)
                 for (int i = 0; i < HW; i++) y[(size_t)oc * HW + i] = m->b[oc];
             sn_gemm(0, 0, m->OC, HW, CKK, 1.0f, m->w, CKK, col, HW, 1.0f, y, HW);
@@ -216,14 +242,14 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
             for (int i = 0; i < HW; i++) s += g[(size_t)oc * HW + i];
             part[nw + oc] = s;
         }
-        if (dx) memset(dx, 0, l->in_size * sizeof(float));
+        if (dx && m->plan != PLAN_IM2COL) memset(dx, 0, l->in_size * sizeof(float));
         switch (m->plan) {
         case PLAN_IM2COL:
-            sn_im2col(col, HW, xb, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+            unfold(m, col, HW, xb, t);
             sn_gemm(0, 1, m->OC, CKK, HW, 1.0f, g, HW, col, HW, 0.0f, part, CKK);
             if (!dx) break;
             sn_gemm(1, 0, CKK, HW, m->OC, 1.0f, m->w, CKK, g, HW, 0.0f, col, HW);
-            sn_col2im(dx, col, HW, m->C, m->H, m->W, m->K, m->S, m->P, m->OH, m->OW);
+            fold(m, dx, col, HW, t);
             break;
         case PLAN_WIDE:
             widen(m, gw, g);
@@ -288,6 +314,7 @@ static void conv2d_destroy(sn_layer_t *l)
     conv2d_t *m = (conv2d_t *)l;
     sn_free(m->wk);
     sn_free(m->col);
+    sn_free(m->phase);
     sn_free(m->ywide);
     sn_free(m->dw_part);
     sn_free(m->colb);
@@ -326,6 +353,12 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
     if ((flags & SN_CONV_BATCHED) && m->plan == PLAN_IM2COL && m->OH * m->OW < OC) m->plan = PLAN_BATCHED;
     m->NW = m->plan == PLAN_IM2COL || m->plan == PLAN_BATCHED ? m->OH * m->OW : m->OH * W;
     size_t ckk = (size_t)C * K * K;
+    if ((m->plan == PLAN_IM2COL || m->plan == PLAN_BATCHED) && sn_im2col_flat_ok(H, W, K, stride, pad)) {
+        m->flat = 1;
+        m->phase_n = sn_im2col_flat_floats(C, H, W, stride);
+        if (m->phase_n && !(m->phase = sn_alloc((size_t)m->threads * m->phase_n * sizeof(float), "Conv2d input phases")))
+            goto fail;
+    }
     if (m->plan == PLAN_BATCHED) {   /* columns B*HW*CKK < weights B*OC*CKK: less than the partials */
         size_t nb = (size_t)max_batch * m->OH * m->OW;
         if (!(m->colb = sn_alloc(ckk * nb * sizeof(float), "Conv2d batch columns"))) goto fail;
