@@ -6,7 +6,7 @@
 # (shardnet eval --model caption, with an HTML gallery), and caption a few photos.
 # Defaults are the reference recipe: flickr8k-1000 + coco-mini train2017 for training,
 # coco-mini val2017 for validation, vocabulary threshold 4, images 256, encoder small,
-# crop 112, Adadelta lr 1.0, batch 32, 10 epochs (about 6 minutes on 2 cores, 5.5 of them training).
+# crop 112, Adadelta lr 1.0, batch 32, 10 epochs (about 5 minutes on 2 cores, 3.5 of them training).
 #
 #   jobs/caption-local.sh [--ranks P] [--threads T] [--data DIR] [--epochs N] [--crop N]
 #                         [--size S] [--out DIR] [-- TRAIN_ARGS...]
