@@ -3,6 +3,7 @@
  * valid output columns form one contiguous range, computed once per row, so the inner
  * loops are straight copies/adds (vectorised) with no bounds tests; stride 1 uses memcpy.
  */
+#include <stddef.h>
 #include <string.h>
 #include "kernels/kernels.h"
 
@@ -108,24 +109,35 @@ static inline int flat_shift(int k, int S, int P, int *ph)
     return sh;
 }
 
-/* The part of column row (ki, kj) that is a flat copy: d in [*d0, *d1), source index d + *off
- * inside the plane; and the row range [*oh0, *oh1) it lies in. */
-static void flat_range(int S, int P, int ki, int kj, int PH, int PW, int *q, int *off, int *sh_j,
+/* Column row (c, ki, kj): the entries d in [*d0, *d1) are plane element d + *src (counted
+ * from the first plane: the input, or channel 0's phases), the others zero; *sh_j is the
+ * column shift. */
+static void flat_range(int c, int S, int P, int ki, int kj, int PH, int PW, ptrdiff_t *src, int *sh_j,
                        int *d0, int *d1)
 {
     int phi, phj, shi = flat_shift(ki, S, P, &phi), shj = flat_shift(kj, S, P, &phj);
-    *q = phi * 2 + phj;
-    *off = shi * PW + shj;
+    int off = shi * PW + shj;
+    *src = ((ptrdiff_t)c * (S == 2 ? 4 : 1) + phi * 2 + phj) * PH * PW + off;
     *sh_j = shj;
     int oh0 = shi < 0 ? -shi : 0, oh1 = PH - shi < PH ? PH - shi : PH;
     if (oh0 > PH) oh0 = PH;   /* a shift past the whole plane: nothing to copy */
     if (oh1 < oh0) oh1 = oh0;
     int n = PH * PW, a = oh0 * PW, b = oh1 * PW;
-    if (a + *off < 0) a = -*off;        /* the first row's first entry, shifted left */
-    if (b + *off > n) b = n - *off;     /* the last row's last entry, shifted right */
+    if (a + off < 0) a = -off;        /* the first row's first entry, shifted left */
+    if (b + off > n) b = n - off;     /* the last row's last entry, shifted right */
     if (a > n) a = n;
     *d0 = a;
     *d1 = b > a ? b : a;
+}
+
+/* Zeroes the entries of rows [d0, d1) of a column row whose column is shifted out of the
+ * plane: the first -sh_j or the last sh_j of each row of PW. */
+static void zero_cols(float *row, int d0, int d1, int PW, int sh_j)
+{
+    int c0 = sh_j < 0 ? 0 : PW - sh_j, c1 = sh_j < 0 ? -sh_j : PW;
+    if (c0 < 0) c0 = 0;
+    for (int d = d0 - d0 % PW; d < d1; d += PW)
+        for (int j = c0; j < c1; j++) row[d + j] = 0.0f;
 }
 
 /* x (C,H,W) -> phase (C, 4, PH, PW): phase[c][2*rp+cp][r][s] = x[c][2r+rp][2s+cp], 0 outside */
@@ -185,17 +197,13 @@ void sn_im2col_flat(float *col, int ldc, const float *x, float *phase, int C, in
         for (int ki = 0; ki < K; ki++)
             for (int kj = 0; kj < K; kj++) {
                 float *row = col + (size_t)((c * K + ki) * K + kj) * ldc;
-                int q, off, shj, d0, d1;
-                flat_range(S, P, ki, kj, PH, PW, &q, &off, &shj, &d0, &d1);
-                const float *src = planes + ((size_t)c * (S == 2 ? 4 : 1) + q) * n + off;
+                ptrdiff_t src;
+                int shj, d0, d1;
+                flat_range(c, S, P, ki, kj, PH, PW, &src, &shj, &d0, &d1);
                 memset(row, 0, (size_t)d0 * sizeof(float));
-                memcpy(row + d0, src + d0, (size_t)(d1 - d0) * sizeof(float));
+                memcpy(row + d0, planes + (src + d0), (size_t)(d1 - d0) * sizeof(float));
                 memset(row + d1, 0, (size_t)(n - d1) * sizeof(float));
-                /* the entries whose column falls outside the plane: |shj| per row */
-                int c0 = shj < 0 ? 0 : PW - shj, c1 = shj < 0 ? -shj : PW;
-                if (c0 < 0) c0 = 0;
-                for (int d = d0 - d0 % PW; d < d1; d += PW)
-                    for (int j = c0; j < c1; j++) row[d + j] = 0.0f;
+                zero_cols(row, d0, d1, PW, shj);
             }
 }
 
@@ -208,15 +216,13 @@ void sn_col2im_flat(float *dx, float *col, int ldc, float *phase, int C, int H, 
         for (int ki = 0; ki < K; ki++)
             for (int kj = 0; kj < K; kj++) {
                 float *row = col + (size_t)((c * K + ki) * K + kj) * ldc;
-                int q, off, shj, d0, d1;
-                flat_range(S, P, ki, kj, PH, PW, &q, &off, &shj, &d0, &d1);
-                float *dst = planes + ((size_t)c * (S == 2 ? 4 : 1) + q) * n + off;
-                int c0 = shj < 0 ? 0 : PW - shj, c1 = shj < 0 ? -shj : PW;
-                if (c0 < 0) c0 = 0;
-                for (int d = d0 - d0 % PW; d < d1; d += PW)   /* padding: adds nothing */
-                    for (int j = c0; j < c1; j++) row[d + j] = 0.0f;
+                ptrdiff_t at;
+                int shj, d0, d1;
+                flat_range(c, S, P, ki, kj, PH, PW, &at, &shj, &d0, &d1);
+                float *dst = planes + (at + d0);   /* d0 + at >= 0: no pointer before the planes */
+                zero_cols(row, d0, d1, PW, shj);   /* padding: adds nothing */
                 #pragma omp simd
-                for (int d = d0; d < d1; d++) dst[d] += row[d];
+                for (int d = d0; d < d1; d++) dst[d - d0] += row[d];
             }
     if (S == 2) merge_phases(dx, phase, C, H, W);
 }
