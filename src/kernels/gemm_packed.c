@@ -6,8 +6,14 @@
  * Why not sn_gemm: with M = 32 rows, OpenBLAS re-packs the whole 4 MB weight matrix on
  * every call (and sn_gemm's 16 output tiles re-pack the left-hand side 16 times), so
  * those calls ran at a third of the big GEMMs' speed. Here op(B) is packed once into
- * panels of 32 columns, P[panel][k][32], and a register-blocked kernel (up to 8 rows x
- * 32 columns of accumulators) streams each panel from cache.
+ * panels of NR columns, P[panel][k][NR], and a register-blocked kernel (up to MR rows x
+ * NR columns of accumulators) streams each panel from cache.
+ *
+ * The tile is two vectors wide and sized to the register file: with AVX-512 (32 registers
+ * of 16 floats) 8 rows x 32 columns, 16 accumulators; otherwise (AVX2: 16 registers of 8
+ * floats) 6 rows x 16 columns, 12 accumulators beside the two panel vectors and the
+ * broadcast (SSE alike, with vectors of 4). The AVX-512 tile compiled for AVX2 needs 32 registers for its accumulators
+ * alone: they spilled to the stack at every k and the LSTM ran 30x slower.
  *
  * Determinism: each element of C is one dot product summed in k order by one kernel
  * call; threads split the panels, never k, so the bits do not depend on the thread count.
@@ -18,9 +24,19 @@
 #include <string.h>
 #include "kernels/kernels.h"
 
-enum { PK_NR = 32, PK_MR = 8 };
+#if defined(__AVX512F__)
+#define PK_VL 16   /* floats per vector */
+#define PK_MR 8    /* rows per tile */
+#elif defined(__AVX__)
+#define PK_VL 8
+#define PK_MR 6
+#else               /* SSE: 16 registers of 4 floats */
+#define PK_VL 4
+#define PK_MR 6
+#endif
+#define PK_NR (2 * PK_VL)   /* columns per panel and tile */
 
-typedef float pk_v16 __attribute__((vector_size(64)));
+typedef float pk_v16 __attribute__((vector_size(PK_VL * sizeof(float))));
 
 /* unaligned loads and stores; macros, as vector arguments would change the ABI on
  * targets without 512-bit registers (-Wpsabi) */
@@ -39,7 +55,7 @@ void sn_gemm_pack_b(float *P, int trans_b, int N, int K, const float *Bm, int ld
     for (int p = 0; p < npanels; p++) {
         float *Pp = P + (size_t)p * K * PK_NR;
         int n0 = p * PK_NR, nn = N - n0 < PK_NR ? N - n0 : PK_NR;
-        if (!trans_b) {   /* op(B)(k, n) = Bm[k, n]: 32 contiguous floats per k */
+        if (!trans_b) {   /* op(B)(k, n) = Bm[k, n]: NR contiguous floats per k */
             for (int k = 0; k < K; k++) {
                 float *dst = Pp + (size_t)k * PK_NR;
                 memcpy(dst, Bm + (size_t)k * ldb + n0, (size_t)nn * sizeof(float));
@@ -68,7 +84,7 @@ static inline __attribute__((always_inline)) void pk_kernel(const int MR, int K,
     for (int k = 0; k < K; k++) {
         pk_v16 b0, b1;
         PK_LOAD(b0, Pp + (size_t)k * PK_NR);
-        PK_LOAD(b1, Pp + (size_t)k * PK_NR + 16);
+        PK_LOAD(b1, Pp + (size_t)k * PK_NR + PK_VL);
         for (int i = 0; i < MR; i++) {
             float a = A[(size_t)i * lda + k];
             acc0[i] += a * b0;
@@ -81,16 +97,16 @@ static inline __attribute__((always_inline)) void pk_kernel(const int MR, int K,
             if (beta != 0.0f) {
                 pk_v16 c0, c1;
                 PK_LOAD(c0, c);
-                PK_LOAD(c1, c + 16);
+                PK_LOAD(c1, c + PK_VL);
                 acc0[i] += beta * c0;
                 acc1[i] += beta * c1;
             }
             PK_STORE(c, acc0[i]);
-            PK_STORE(c + 16, acc1[i]);
+            PK_STORE(c + PK_VL, acc1[i]);
         } else {
             float t[PK_NR];
             PK_STORE(t, acc0[i]);
-            PK_STORE(t + 16, acc1[i]);
+            PK_STORE(t + PK_VL, acc1[i]);
             for (int j = 0; j < nn; j++) c[j] = beta == 0.0f ? t[j] : t[j] + beta * c[j];
         }
     }
@@ -108,8 +124,10 @@ void sn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P
             const float *Am = A + (size_t)m0 * lda;
             float *Cm = C + (size_t)m0 * ldc + n0;
             switch (M - m0 < PK_MR ? M - m0 : PK_MR) {
+#if PK_MR == 8
             case 8: pk_kernel(8, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
             case 7: pk_kernel(7, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
+#endif
             case 6: pk_kernel(6, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
             case 5: pk_kernel(5, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
             case 4: pk_kernel(4, K, Am, lda, Pp, beta, Cm, ldc, nn); break;
