@@ -105,20 +105,25 @@ static void widen(const conv2d_t *m, float *gw, const float *g)
 
 /* sum of g[0..n) in 16 interleaved float lanes added in a fixed tree: one running sum is
  * a chain of dependent adds (4 cycles a value), and the bias gradients were the slowest
- * part of some backward passes. The order is fixed, so the bits do not depend on threads. */
-typedef float conv_v16 __attribute__((vector_size(64)));
+ * part of some backward passes. The order is fixed, so the bits do not depend on threads.
+ * The 16 lanes are two 8-wide halves: a 64-byte vector type lives on the stack without
+ * AVX-512, and lo + hi is the first level of the same tree. */
+typedef float conv_v8 __attribute__((vector_size(32)));
 static float row_sum(const float *g, int n)
 {
-    conv_v16 acc = {0};
+    conv_v8 lo = {0}, hi = {0};
     int i = 0;
     for (; i + 16 <= n; i += 16) {
-        conv_v16 v;
-        memcpy(&v, g + i, sizeof v);
-        acc += v;
+        conv_v8 a, b;
+        memcpy(&a, g + i, sizeof a);
+        memcpy(&b, g + i + 8, sizeof b);
+        lo += a;
+        hi += b;
     }
-    float l[16], s = 0.0f;
-    memcpy(l, &acc, sizeof l);
-    for (int w = 8; w >= 1; w /= 2)
+    lo += hi;
+    float l[8], s = 0.0f;
+    memcpy(l, &lo, sizeof l);
+    for (int w = 4; w >= 1; w /= 2)
         for (int j = 0; j < w; j++) l[j] += l[j + w];
     s = l[0];
     for (; i < n; i++) s += g[i];
