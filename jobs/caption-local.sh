@@ -13,7 +13,7 @@
 #
 #   --ranks P     MPI ranks                             [cores / 2, at least 1]
 #   --threads T   OpenMP threads per rank               [cores / ranks]
-#   --data DIR    folder with coco-mini/ and flickr8k-1000/          [../shared/data]
+#   --data DIR    folder with coco-mini/ and flickr8k-1000/  [$SHARDNET_DATA or ../shared/data]
 #   --epochs N    training epochs                       [10]
 #   --crop N      random crop of the training images    [112]
 #   --size S      packed image size                     [256]
@@ -24,7 +24,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 cores=$(nproc)
-ranks="" threads="" data=../shared/data epochs=10 crop=112 size=256 out="runs/caption-$(date +%Y%m%d-%H%M%S)"
+ranks="" threads="" data=${SHARDNET_DATA:-../shared/data} epochs=10 crop=112 size=256 out="runs/caption-$(date +%Y%m%d-%H%M%S)"
 extra=()
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -1,6 +1,6 @@
 # Image half of COCO data-prep: the dp_image library against PIL fixtures and coco-mini,
 # and the sn-resize tool under 1, 2 and 4 ranks.
-set(SN_COCO_MINI ${PROJECT_SOURCE_DIR}/../shared/data/coco-mini)
+set(SN_COCO_MINI ${SN_SHARED_DATA}/coco-mini)
 
 sn_test(test_coco_image SOURCES ${CMAKE_CURRENT_LIST_DIR}/test_coco_image.c)
 target_link_libraries(test_coco_image PRIVATE dp_image)
@@ -65,3 +65,6 @@ add_test(NAME sn_resize_strict COMMAND ${CMAKE_COMMAND} -DMODE=strict -DMPIEXEC=
          -P ${CMAKE_CURRENT_LIST_DIR}/scripts/coco_image_resize_check.cmake)
 set_tests_properties(sn_resize_strict PROPERTIES LABELS mpi PROCESSORS 2
                      ENVIRONMENT "${SN_TEST_ENV};OMP_NUM_THREADS=1")
+sn_uses_shared_data(test_coco_image test_coco_image_coco test_coco_image_all_0 test_coco_image_all_1
+                    test_coco_image_all_2 test_coco_image_all_3 sn_resize_np1 sn_resize_np2 sn_resize_np4
+                    sn_resize_strict)

@@ -1,8 +1,8 @@
 # sn-pack (COCO captions JSON + images + vocabulary -> coco_<split>.h5): coco-mini val2017
 # packed under 1, 2 and 4 ranks (several rounds of collective writes) gives the same file
 # byte for byte; its contents against NLTK's tokens and PIL's pixels; bad inputs, --strict
-# and usage in coco_pack_cli.sh. The data are read in place from ../shared/data.
-set(SN_PACK_DATA ${PROJECT_SOURCE_DIR}/../shared/data)
+# and usage in coco_pack_cli.sh. The data are read in place from SN_SHARED_DATA.
+set(SN_PACK_DATA ${SN_SHARED_DATA})
 set(SN_PACK_JSON ${SN_PACK_DATA}/coco-mini/annotations/captions_val2017.json)
 set(SN_PACK_IMAGES ${SN_PACK_DATA}/coco-mini/val2017)
 set(_cp ${CMAKE_CURRENT_BINARY_DIR}/coco_pack)
@@ -11,7 +11,7 @@ set(SN_PACK_CAPTIONS 795)
 # Sanitizer and Debug builds resize about 10x slower: there the same tests run on the first
 # 48 images of the JSON (and their captions), written at configure time, so that every
 # ctest entry stays well under 20 s.
-if(SHARDNET_SANITIZE OR CMAKE_BUILD_TYPE STREQUAL "Debug")
+if(SN_SHARED_DATA_OK AND (SHARDNET_SANITIZE OR CMAKE_BUILD_TYPE STREQUAL "Debug"))
   set(SN_PACK_N 48)
   file(READ ${SN_PACK_JSON} _j)
   string(JSON _n_ann LENGTH "${_j}" annotations)
@@ -111,3 +111,5 @@ done
 echo 'union vocabulary accepted for both files'")
 set_tests_properties(coco_pack_union PROPERTIES LABELS "mpi;coco_pack" PROCESSORS 2
   PASS_REGULAR_EXPRESSION "packed 80 of 80 images \\(256x256\\) and 400 captions.*packed 1000 of 1000 images \\(64x64\\) and 5000 captions.*union vocabulary accepted for both files")
+sn_uses_shared_data(coco_pack_vocab coco_pack_np1 coco_pack_np2 coco_pack_np4 test_coco_pack coco_pack_cli
+                    coco_pack_union)

@@ -1,10 +1,10 @@
 # COCO caption text: tokenizer parity with NLTK, vocabulary parity and unit tests,
 # sn-vocab under 1/2/4 MPI ranks, sn-vocab error handling. The captions JSON is read
-# from the shared data folder next to the repository (never copied into it).
-set(SN_COCO_VAL_JSON ${PROJECT_SOURCE_DIR}/../shared/data/coco-mini/annotations/captions_val2017_full.json)
+# from SN_SHARED_DATA (never copied into the repository).
+set(SN_COCO_VAL_JSON ${SN_SHARED_DATA}/coco-mini/annotations/captions_val2017_full.json)
 # The reference recipe's training set: the union of two captions files.
-set(SN_UNION_JSONS --captions ${PROJECT_SOURCE_DIR}/../shared/data/flickr8k-1000/captions.json
-                   --captions ${PROJECT_SOURCE_DIR}/../shared/data/coco-mini/annotations/captions_train2017.json)
+set(SN_UNION_JSONS --captions ${SN_SHARED_DATA}/flickr8k-1000/captions.json
+                   --captions ${SN_SHARED_DATA}/coco-mini/annotations/captions_train2017.json)
 
 # sn_test() takes no command-line arguments; these tests need the JSON path.
 function(sn_coco_text_test name)
@@ -63,3 +63,5 @@ add_test(NAME coco_vocab_union_same COMMAND bash -c
          "cmp ${CMAKE_CURRENT_SOURCE_DIR}/fixtures/coco_text/union_t4.txt union_np1.txt && cmp union_np1.txt union_np2.txt && cmp union_np1.txt union_np3.txt && cmp union_np1.h5 union_np2.h5 && cmp union_np1.h5 union_np3.h5 && echo 'identical, equal to NLTK, 1177 ids'"
          WORKING_DIRECTORY ${_cv})
 set_tests_properties(coco_vocab_union_same PROPERTIES FIXTURES_REQUIRED coco_vocab_union_runs LABELS "mpi;coco_text")
+sn_uses_shared_data(test_coco_tokenize test_coco_vocab coco_vocab_np1 coco_vocab_np2 coco_vocab_np4
+                    coco_vocab_union_np1 coco_vocab_union_np2 coco_vocab_union_np3)

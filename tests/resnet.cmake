@@ -6,7 +6,7 @@
 set(SN_RESNET_REF ${CMAKE_CURRENT_BINARY_DIR}/resnet_ref)
 add_test(NAME resnet_parity_ref
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/gen_resnet_parity.py
-                 --images ${PROJECT_SOURCE_DIR}/../shared/data/coco-mini/val2017 --out-dir ${SN_RESNET_REF} --size 128)
+                 --images ${SN_SHARED_DATA}/coco-mini/val2017 --out-dir ${SN_RESNET_REF} --size 128)
 set_tests_properties(resnet_parity_ref PROPERTIES FIXTURES_SETUP resnet_ref LABELS "unit;resnet"
                      ENVIRONMENT "${SN_TEST_ENV}")
 
@@ -24,3 +24,4 @@ add_test(NAME convert_torchvision
          COMMAND /usr/bin/python3 ${CMAKE_CURRENT_LIST_DIR}/convert_torchvision_check.py
                  ${CMAKE_CURRENT_BINARY_DIR}/convert_torchvision)
 set_tests_properties(convert_torchvision PROPERTIES LABELS "unit;resnet" ENVIRONMENT "${SN_TEST_ENV}")
+sn_uses_shared_data(resnet_parity_ref)
