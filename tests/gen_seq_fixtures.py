@@ -189,6 +189,9 @@ def main():
     lstm_case("l1_state", 12, B=2, T=3, Fi=3, H=4, L=1, lengths=[3, 3], given_state=True)
     lstm_case("l2", 13, B=4, T=6, Fi=5, H=7, L=2, lengths=[2, 6, 4, 3], given_state=True)
     lstm_case("l2_wide", 14, B=5, T=7, Fi=8, H=16, L=2, lengths=[7, 1, 3, 7, 5], given_state=False)
+    # H filling several packed panels per gate exactly (16 columns wide, 32 with AVX-512;
+    # src/kernels/gemm_packed.c), which the threads share
+    lstm_case("l1_units", 15, B=5, T=6, Fi=8, H=64, L=1, lengths=[6, 2, 4, 6, 1], given_state=True)
     batchnorm("bn2d", nn.BatchNorm2d(3, momentum=0.1), (4, 3, 4, 5), 21)
     batchnorm("bn1d", nn.BatchNorm1d(5, momentum=0.1), (6, 5), 22)
     resblock()
