@@ -17,10 +17,13 @@
  *
  * Determinism: each element of C is one dot product summed in k order by one kernel
  * call; threads split the panels, never k, so the bits do not depend on the thread count.
+ * Called inside a parallel region (Conv2d's backward, one sample per thread) it runs on the
+ * calling thread alone, even where nested parallelism is enabled.
  * Written with GCC vector extensions: -march=native turns them into AVX-512 (or AVX2)
  * fused multiply-adds, and any other target still compiles.
  * Must not: allocate, call BLAS, or split a sum over k.
  */
+#include <omp.h>
 #include <string.h>
 #include "kernels/kernels.h"
 
@@ -51,7 +54,7 @@ size_t sn_gemm_packed_floats(int N, int K)
 void sn_gemm_pack_b(float *P, int trans_b, int N, int K, const float *Bm, int ldb)
 {
     int npanels = (N + PK_NR - 1) / PK_NR;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int p = 0; p < npanels; p++) {
         float *Pp = P + (size_t)p * K * PK_NR;
         int n0 = p * PK_NR, nn = N - n0 < PK_NR ? N - n0 : PK_NR;
@@ -116,7 +119,7 @@ void sn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P
 {
     if (M <= 0 || N <= 0) return;
     int npanels = (N + PK_NR - 1) / PK_NR;
-    #pragma omp parallel for schedule(static)
+    #pragma omp parallel for schedule(static) if (!omp_in_parallel())
     for (int p = 0; p < npanels; p++) {
         const float *Pp = P + (size_t)p * K * PK_NR;
         int n0 = p * PK_NR, nn = N - n0 < PK_NR ? N - n0 : PK_NR;
