@@ -17,8 +17,9 @@
  *
  * Determinism: each element of C is one dot product summed in k order by one kernel
  * call; threads split the panels, never k, so the bits do not depend on the thread count.
- * Called inside a parallel region (Conv2d's backward, one sample per thread) it runs on the
- * calling thread alone, even where nested parallelism is enabled.
+ * Called inside an active parallel region (Conv2d's backward, one sample per thread) it runs
+ * on the calling thread alone, even where nested parallelism is enabled; in a team of one it
+ * still shares its panels among the threads (the bits are the same either way).
  * Written with GCC vector extensions: -march=native turns them into AVX-512 (or AVX2)
  * fused multiply-adds, and any other target still compiles.
  * Must not: allocate, call BLAS, or split a sum over k.

@@ -8,7 +8,7 @@
  *    GEMM against W (OC, C*K*K). Its backward runs on sn_gemm_packed with the output
  *    gradient packed (small: OC x OH*OW): the weight gradient as col g^T, laid out (C*K*K,
  *    OC), and the input gradient's columns as W^T g. OpenBLAS's transposed calls for these
- *    shapes were 10% slower in the layer (the encoder's second convolution, backward 14.9 ->
+ *    shapes were 12% slower in the layer (the encoder's second convolution, backward 14.9 ->
  *    13.3 ms for 32 images); its forward stayed faster than the packed kernel's.
  *  - wide im2col (stride 1, no padding, few input channels): outputs are computed for all
  *    W columns of each output row, so a column row is one contiguous copy of the input
