@@ -11,14 +11,16 @@
 #   rank_failure.sh SHARDNET MPIEXEC DATA WORK_DIR kill|stall|stop [LIMIT=30]
 set -uo pipefail
 sn=$1 mpiexec=$2 data=$3 work=$4 mode=$5 limit=${6:-30}
-rm -rf "$work" && mkdir -p "$work" && cd "$work"
+rm -rf "$work" && mkdir -p "$work" && cd "$work" && work=$(pwd -P)
+# This job's processes: shardnet train started in $work (other tests may run alongside).
+ours() { for p in $(pgrep -f "$sn train"); do [ "$(readlink "/proc/$p/cwd")" = "$work" ] && echo "$p"; done; }
 [ "$mode" != stall ] || export SHARDNET_FAULT=stall:1:40
 "$mpiexec" -np 2 --oversubscribe "$sn" train --data "$data" --epochs 50 --threads 1 --progress none \
     --train-limit 6400 --test-limit 64 --loss-log loss.log --stall-timeout 3 > run.log 2>&1 &
 mp=$!
 for _ in $(seq 600); do [ -f loss.log ] && [ "$(wc -l < loss.log)" -ge 10 ] && break; sleep 0.05; done
 [ "$mode" != stall ] || sleep 1   # past step 40: the injected stall has begun
-ranks=$(pgrep -f "$sn train" | while read -r p; do [ "$p" != "$mp" ] && echo "$p"; done)
+ranks=$(ours | while read -r p; do [ "$p" != "$mp" ] && echo "$p"; done)
 victim=$(for p in $ranks; do tr '\0' '\n' < /proc/$p/environ 2>/dev/null | grep -q '^OMPI_COMM_WORLD_RANK=1$' && echo "$p"; done | head -1)
 [ -n "$victim" ] || { echo "FAIL: rank 1 not found among: $ranks"; kill -9 $mp; exit 1; }
 t0=$(date +%s.%N)
@@ -33,9 +35,9 @@ for _ in $(seq $((limit * 20))); do kill -0 $mp 2>/dev/null || { ended=1; break;
 t1=$(date +%s.%N)
 kill -CONT "$victim" 2>/dev/null
 wait $mp; st=$?
-left=$(pgrep -f "$sn train" | wc -l)
+left=$(ours | wc -l)
 [ $ended = 1 ] || { kill -9 $mp $ranks 2>/dev/null; cat run.log; echo "FAIL: job still running after $limit s"; exit 1; }
-[ "$left" -eq 0 ] || { pkill -9 -f "$sn train"; echo "FAIL: $left rank process(es) left behind"; exit 1; }
+[ "$left" -eq 0 ] || { kill -9 $(ours) 2>/dev/null; echo "FAIL: $left rank process(es) left behind"; exit 1; }
 [ $st -ne 0 ] || { cat run.log; echo "FAIL: the job exited 0"; exit 1; }
 grep -q "$want" run.log || { cat run.log; echo "FAIL: the output does not say '$want'"; exit 1; }
 printf 'ok: %s: every rank gone %.1f s after rank 1 was hit, exit %d, output names it:\n' "$mode" \

@@ -10,8 +10,10 @@
  * Run with an argument to select a group: "small" (default), "coco", "coco-all K N".
  * Must not: depend on PIL at test time, or write anywhere but a fresh temporary folder.
  */
+#define _XOPEN_SOURCE 700 /* nftw */
 #include <dirent.h>
 #include <errno.h>
+#include <ftw.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -123,21 +125,17 @@ static const char *tmpdir(void)
     return g_tmpdir;
 }
 
+static int rm_entry(const char *path, const struct stat *st, int type, struct FTW *ftw)
+{
+    (void)st; (void)type; (void)ftw;
+    return remove(path);
+}
+
+/* The whole scratch tree, sub-folders included (save/ holds the written images). */
 static void rm_tmpdir(void)
 {
     if (!g_tmpdir[0]) return;
-    DIR *d = opendir(g_tmpdir);
-    if (d) {
-        struct dirent *e;
-        char path[512];
-        while ((e = readdir(d)) != NULL) {
-            if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0) continue;
-            snprintf(path, sizeof path, "%s/%s", g_tmpdir, e->d_name);
-            if (remove(path) != 0) rmdir(path);
-        }
-        closedir(d);
-    }
-    rmdir(g_tmpdir);
+    nftw(g_tmpdir, rm_entry, 8, FTW_DEPTH | FTW_PHYS);
     g_tmpdir[0] = '\0';
 }
 
