@@ -357,6 +357,18 @@ CONV_BATCHED_CASES = [
     (1, 32, 2, 2, 48, 3, 1, 1),
 ]
 
+# 3x3, stride 1, padding 1: the Winograd F(2x2, 3x3) option of conv2d.c (ResNet's blocks):
+# whole and partial 2x2 output blocks, tiles crossing rows and samples, chunks of many tiles.
+CONV_WINOGRAD_CASES = [
+    (2, 3, 5, 5, 4, 3, 1, 1),      # odd size: the last tile row and column are half used
+    (3, 4, 7, 9, 6, 3, 1, 1),
+    (2, 2, 1, 1, 3, 3, 1, 1),      # one pixel: a single, mostly padded tile
+    (2, 5, 20, 34, 3, 3, 1, 1),    # 17 tiles a row: runs of 8 inside a row and across rows; 340 tiles
+                                   # make two chunks, the first across samples
+    (3, 16, 16, 16, 24, 3, 1, 1),  # 8 tiles a row: every run of 8 a whole row, padded at both ends
+    (2, 40, 4, 4, 48, 3, 1, 1),    # fewer positions than channels: the batched plan's weight gradient
+]
+
 # B, C, H, W, K, stride
 POOL_CASES = [
     (2, 3, 4, 4, 2, 2),
@@ -492,6 +504,7 @@ GENERATORS = [
     ("adam.bin", 115, lambda fx: gen_optimizer(fx, "adam")),
     ("maxpool2d_pad.bin", 116, lambda fx: gen_maxpool2d(fx, padded=True)),
     ("conv2d_batched.bin", 117, lambda fx: gen_conv2d(fx, CONV_BATCHED_CASES)),
+    ("conv2d_winograd.bin", 118, lambda fx: gen_conv2d(fx, CONV_WINOGRAD_CASES)),
 ]
 
 
@@ -510,7 +523,7 @@ def main():
         torch.manual_seed(seed)
         fx = Fixture()
         if fname not in ("conv2d.bin", "maxpool2d.bin", "adadelta.bin", "adam.bin", "maxpool2d_pad.bin",
-                         "conv2d_batched.bin"):
+                         "conv2d_batched.bin", "conv2d_winograd.bin"):
             fx.add_int("n_trials", TRIALS)
         gen(fx)
         fx.write(os.path.join(args.outdir, fname))

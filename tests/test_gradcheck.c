@@ -80,8 +80,8 @@ static void conv_case(int C, int Hh, int W, int OC, int K, int S, int P, int B, 
     sn_layer_reset(l, 2);
     float *x = input((size_t)B * C * Hh * W, -1, 1, 0, 2);
     char what[80];
-    snprintf(what, sizeof what, "Conv2d %dx%dx%d->%d K%d S%d P%d%s", C, Hh, W, OC, K, S, P,
-             flags & SN_CONV_BATCHED ? " batched" : "");
+    snprintf(what, sizeof what, "Conv2d %dx%dx%d->%d K%d S%d P%d%s%s", C, Hh, W, OC, K, S, P,
+             flags & SN_CONV_BATCHED ? " batched" : "", flags & SN_CONV_WINOGRAD ? " Winograd" : "");
     check(what, l, &p, &TRAIN, x, B);
     free(x);
 }
@@ -94,6 +94,8 @@ static void test_gc_conv2d(void **state)
     conv_case(1, 6, 6, 2, 2, 2, 1, 3, 0);
     conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_BATCHED);   /* fewer positions than channels */
     conv_case(4, 6, 6, 12, 1, 2, 0, 2, SN_CONV_BATCHED);
+    conv_case(3, 5, 7, 4, 3, 1, 1, 2, SN_CONV_WINOGRAD);   /* odd sizes: half-used tiles */
+    conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_WINOGRAD | SN_CONV_BATCHED);
     /* bias=False, kaiming init (ResNet's convs): only the weight is registered and checked */
     sn_params_t p;
     sn_params_init(&p);

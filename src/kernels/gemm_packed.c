@@ -47,6 +47,11 @@ typedef float pk_v16 __attribute__((vector_size(PK_VL * sizeof(float))));
 #define PK_LOAD(v, p)  memcpy(&(v), (p), sizeof(pk_v16))
 #define PK_STORE(p, v) memcpy((p), &(v), sizeof(pk_v16))
 
+int sn_gemm_packed_nr(void)
+{
+    return PK_NR;
+}
+
 size_t sn_gemm_packed_floats(int N, int K)
 {
     return (size_t)((N + PK_NR - 1) / PK_NR) * PK_NR * (size_t)K;

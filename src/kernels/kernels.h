@@ -21,6 +21,8 @@ void sn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
  * sn_gemm_pack_b packs op(B) (K,N) (op(B) = B^T when trans_b) into P, which holds
  * sn_gemm_packed_floats(N, K) floats; then C (M,N) = A (M,K) op(B) + beta * C. */
 size_t sn_gemm_packed_floats(int N, int K);
+/* The panel width: P[panel][k][NR] holds op(B)(k, panel*NR + j) at j < NR (zero past N). */
+int    sn_gemm_packed_nr(void);
 void sn_gemm_pack_b(float *P, int trans_b, int N, int K, const float *B, int ldb);
 void sn_gemm_packed(int M, int N, int K, const float *A, int lda, const float *P, float beta, float *C, int ldc);
 
@@ -51,6 +53,17 @@ void sn_im2col_wide(float *col, const float *x, int C, int H, int W, int K, int 
 /* Adjoint of sn_im2col_wide: dx (C,H,W) += folded col (junk columns must hold zeros). */
 void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int OH);
 
+/* 3x3 convolution, stride 1, padding 1, by Winograd F(2x2, 3x3) (winograd.c): y (B,OC,H,W) =
+ * conv(x (B,C,H,W)) + bias (NULL: none). U holds sn_winograd_weights_floats(C, OC) floats,
+ * filled by sn_winograd_weights from W (OC,C,3,3) with tmp of 16*C*OC floats: adjoint = 0 for
+ * the forward convolution, 1 for its input gradient (then call sn_winograd_conv with C and
+ * OC swapped: dx from dy). scratch: threads * sn_winograd_scratch_floats(C, OC) floats. */
+int    sn_winograd_chunk(int C, int OC);
+size_t sn_winograd_weights_floats(int C, int OC);
+size_t sn_winograd_scratch_floats(int C, int OC);
+void   sn_winograd_weights(float *U, const float *w, int C, int OC, int adjoint);
+void   sn_winograd_conv(float *y, const float *x, int B, int C, int OC, int H, int W, const float *U,
+                        const float *bias, float *scratch, int threads);
 /* Swap of the two leading axes: dst (OC, B, HW) from src (B, OC, HW), and back (+ bias[oc]). */
 void sn_batch_to_channels(float *dst, const float *src, int B, int OC, int HW);
 void sn_channels_to_batch(float *dst, const float *src, int B, int OC, int HW, const float *bias);

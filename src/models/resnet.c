@@ -15,7 +15,7 @@
 #include "shardnet/sequence.h"
 
 #define BN_ALPHA   0.9f   /* 1 - PyTorch's momentum 0.1 */
-#define CONV_FLAGS (SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT | SN_CONV_BATCHED)
+#define CONV_FLAGS (SN_CONV_NO_BIAS | SN_CONV_KAIMING_OUT | SN_CONV_BATCHED | SN_CONV_WINOGRAD)
 /* the longest name behind the prefix: ".5.0.downsample.1" (17), plus ".running_mean" (13) */
 #define PREFIX_MAX 30
 
