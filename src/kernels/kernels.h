@@ -64,6 +64,11 @@ size_t sn_winograd_scratch_floats(int C, int OC);
 void   sn_winograd_weights(float *U, const float *w, int C, int OC, int adjoint);
 void   sn_winograd_conv(float *y, const float *x, int B, int C, int OC, int H, int W, const float *U,
                         const float *bias, float *scratch, int threads);
+/* dW (OC,C,3,3) += the weight gradient of that convolution from x and dy (B,OC,H,W); part:
+ * sn_winograd_wgrad_floats(C, OC) floats of partial sums, scratch as above. */
+size_t sn_winograd_wgrad_floats(int C, int OC);
+void   sn_winograd_wgrad(float *dw, const float *x, const float *dy, int B, int C, int OC, int H, int W, float *part,
+                         float *scratch, int threads);
 /* Swap of the two leading axes: dst (OC, B, HW) from src (B, OC, HW), and back (+ bias[oc]). */
 void sn_batch_to_channels(float *dst, const float *src, int B, int OC, int HW);
 void sn_channels_to_batch(float *dst, const float *src, int B, int OC, int HW, const float *bias);

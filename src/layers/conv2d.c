@@ -26,10 +26,10 @@
  *    input element: nothing outside the sample is touched). The weight gradient of each
  *    offset and the input gradient (accumulated at the shifted offsets) are GEMMs too.
  *
- * Winograd (on request, SN_CONV_WINOGRAD, for 3x3 kernels of stride 1 and padding 1: ResNet's
- * blocks): the forward and the input gradient run as Winograd F(2x2, 3x3) over the whole
- * batch (kernels/winograd.c, 2.25x fewer multiply-adds); the weight gradient stays with the
- * im2col or batched plan, whose columns backward then computes itself.
+ *  - Winograd (on request, SN_CONV_WINOGRAD, for 3x3 kernels of stride 1 and padding 1:
+ *    ResNet's blocks): forward, weight gradient and input gradient by Winograd F(2x2, 3x3)
+ *    over the tiles of the whole batch (kernels/winograd.c, 2.25x fewer multiply-adds); no
+ *    columns. The weight gradient's chunks are summed in a fixed number of lanes.
  *
  * The im2col and batched plans of a "same" convolution (K = 2P + 1, stride 1 or 2: every 3x3
  * pad 1, 7x7 pad 3 and 1x1 of the encoders) unfold and fold with sn_im2col_flat, one flat copy
@@ -58,7 +58,7 @@
 #include "shardnet/rng.h"
 #include "kernels/kernels.h"
 
-enum { PLAN_IM2COL, PLAN_WIDE, PLAN_SHIFTED, PLAN_BATCHED };
+enum { PLAN_IM2COL, PLAN_WIDE, PLAN_SHIFTED, PLAN_BATCHED, PLAN_WINOGRAD };
 #define SHIFT_MIN_C 8   /* below this, K = C GEMMs are too thin: use wide columns */
 
 typedef struct {
@@ -84,9 +84,9 @@ typedef struct {
     int    colb_fresh;        /* batched: colb holds the columns of the last forward's input */
     int    threads;           /* per-thread buffers allocated */
     int    forward_only;      /* built with frozen parameters: no grad_input, no dw_part */
-    int    wino;              /* forward and input gradient by Winograd F(2x2, 3x3) */
-    float *wu;                /* its transformed, packed weights (forward's, or the adjoint's in backward) */
-    float *wscr;              /* (threads, sn_winograd_scratch_floats) chunks of tiles */
+    float *wu;                /* Winograd: transformed weights (the forward's, or the adjoint's in backward) */
+    float *wscr;              /* Winograd: (threads, sn_winograd_scratch_floats) chunks of tiles */
+    float *wpart;             /* Winograd: the weight gradient's partial sums, (lanes, 16, OC, C) */
 } conv2d_t;
 
 /* Threads for a batch of B: never more than samples, buffers, or the current budget. */
@@ -216,10 +216,6 @@ static void batched_backward(conv2d_t *m, const float *x, const float *dy, int B
     if (!m->colb_fresh) batch_columns(m, x, B);
     sn_gemm(0, 1, m->OC, CKK, NB, 1.0f, m->yb, NB, m->colb, NB, 1.0f, m->dw, CKK);
     if (!l->need_grad_input) return;
-    if (m->wino) {
-        wino_run(m, l->grad_input, dy, B, 1);
-        return;
-    }
     m->colb_fresh = 0;   /* the input gradient's columns replace them */
     sn_gemm(1, 0, CKK, NB, m->OC, 1.0f, m->w, CKK, m->yb, NB, 0.0f, m->colb, NB);
     #pragma omp parallel for schedule(static) num_threads(team_size(m, B)) if (SN_PARALLEL_WORTH((size_t)NB * CKK))
@@ -227,14 +223,30 @@ static void batched_backward(conv2d_t *m, const float *x, const float *dy, int B
         fold(m, l->grad_input + (size_t)b * l->in_size, m->colb + (size_t)b * HW, NB, omp_get_thread_num());
 }
 
+/* Winograd plan: db += sums of dy (sample order), dW += its Winograd gradient, dx */
+static void winograd_backward(conv2d_t *m, const float *x, const float *dy, int B)
+{
+    sn_layer_t *l = &m->base;
+    int HW = m->H * m->W;
+    if (!m->own_b) {
+        #pragma omp parallel for schedule(static) if (SN_PARALLEL_WORTH((size_t)m->OC * B * HW))
+        for (int oc = 0; oc < m->OC; oc++) {
+            float s = 0.0f;
+            for (int b = 0; b < B; b++) s += row_sum(dy + ((size_t)b * m->OC + oc) * HW, HW);
+            m->db[oc] += s;
+        }
+    }
+    sn_winograd_wgrad(m->dw, x, dy, B, m->C, m->OC, m->H, m->W, m->wpart, m->wscr, wino_team(m));
+    if (l->need_grad_input) wino_run(m, l->grad_input, dy, B, 1);
+}
+
 /* x (B,C,H,W) -> y (B,OC,OH,OW) */
 static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
     (void)ctx;
     conv2d_t *m = (conv2d_t *)l;
-    if (m->wino) {
+    if (m->plan == PLAN_WINOGRAD) {
         wino_run(m, l->output, x, B, 0);
-        m->colb_fresh = 0;
         return SN_OK;
     }
     if (m->plan == PLAN_BATCHED) {
@@ -292,8 +304,11 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
         batched_backward(m, x, dy, B);
         return SN_OK;
     }
-    int dx_here = l->need_grad_input && !m->wino;   /* Winograd: after the weight gradient */
-    if (m->plan == PLAN_IM2COL && dx_here)
+    if (m->plan == PLAN_WINOGRAD) {
+        winograd_backward(m, x, dy, B);
+        return SN_OK;
+    }
+    if (m->plan == PLAN_IM2COL && l->need_grad_input)
         for (int oc = 0; oc < m->OC; oc++)
             for (int k = 0; k < CKK; k++) m->wt[(size_t)k * m->OC + oc] = m->w[(size_t)oc * CKK + k];
     #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
@@ -301,7 +316,7 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
         int t = omp_get_thread_num();
         const float *g = dy + (size_t)b * l->out_size, *xb = x + (size_t)b * l->in_size;
         float *part = m->dw_part + (size_t)b * (nw + m->OC);
-        float *dx = dx_here ? l->grad_input + (size_t)b * l->in_size : NULL;
+        float *dx = l->need_grad_input ? l->grad_input + (size_t)b * l->in_size : NULL;
         float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
         float *gw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
         for (int oc = 0; !m->own_b && oc < m->OC; oc++) part[nw + oc] = row_sum(g + (size_t)oc * HW, HW);
@@ -338,7 +353,6 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
             break;
         }
     }
-    if (l->need_grad_input && m->wino) wino_run(m, l->grad_input, dy, B, 1);
     /* sum the per-sample partials in sample order, in parallel over blocks of weights (a
      * block's running sums walk the samples together: contiguous and vectorised); without
      * a bias nobody reads the bias gradient */
@@ -404,6 +418,7 @@ static void conv2d_destroy(sn_layer_t *l)
     sn_free(m->own_b);
     sn_free(m->wu);
     sn_free(m->wscr);
+    sn_free(m->wpart);
 }
 
 static const sn_layer_ops_t conv2d_ops = {"Conv2d", conv2d_forward, conv2d_backward, conv2d_reset, conv2d_destroy};
@@ -437,11 +452,17 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
     if ((flags & SN_CONV_BATCHED) && m->plan == PLAN_IM2COL && m->OH * m->OW < OC) m->plan = PLAN_BATCHED;
     m->NW = m->plan == PLAN_IM2COL || m->plan == PLAN_BATCHED ? m->OH * m->OW : m->OH * W;
     size_t ckk = (size_t)C * K * K;
-    m->wino = (flags & SN_CONV_WINOGRAD) && K == 3 && stride == 1 && pad == 1;
-    if (m->wino && (!(m->wu = sn_alloc(sn_winograd_weights_floats(C, OC) * sizeof(float), "Conv2d Winograd weights")) ||
-                    !(m->wscr = sn_alloc((size_t)m->threads * sn_winograd_scratch_floats(C, OC) * sizeof(float),
-                                         "Conv2d Winograd tiles"))))
-        goto fail;
+    if ((flags & SN_CONV_WINOGRAD) && K == 3 && stride == 1 && pad == 1) {
+        m->plan = PLAN_WINOGRAD;
+        if (!(m->wu = sn_alloc(sn_winograd_weights_floats(C, OC) * sizeof(float), "Conv2d Winograd weights")) ||
+            !(m->wscr = sn_alloc((size_t)m->threads * sn_winograd_scratch_floats(C, OC) * sizeof(float),
+                                 "Conv2d Winograd tiles")))
+            goto fail;
+        if (!m->forward_only &&
+            !(m->wpart = sn_alloc(sn_winograd_wgrad_floats(C, OC) * sizeof(float),
+                                  "Conv2d Winograd weight-gradient sums")))
+            goto fail;
+    }
     if ((m->plan == PLAN_IM2COL || m->plan == PLAN_BATCHED) && sn_im2col_flat_ok(H, W, K, stride, pad)) {
         m->flat = 1;
         m->phase_n = sn_im2col_flat_floats(C, H, W, stride);
@@ -453,9 +474,9 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
         if (!(m->colb = sn_alloc(ckk * nb * sizeof(float), "Conv2d batch columns"))) goto fail;
         if (!(m->yb = sn_alloc((size_t)OC * nb * sizeof(float), "Conv2d output by channel"))) goto fail;
     }
-    if (m->plan != PLAN_SHIFTED && m->plan != PLAN_BATCHED &&
+    if (m->plan != PLAN_SHIFTED && m->plan != PLAN_BATCHED && m->plan != PLAN_WINOGRAD &&
         !(m->col = sn_alloc((size_t)m->threads * ckk * m->NW * sizeof(float), "Conv2d columns"))) goto fail;
-    if (m->plan == PLAN_IM2COL && !m->forward_only) {   /* backward: g^T and g packed, W^T (not read by Winograd) */
+    if (m->plan == PLAN_IM2COL && !m->forward_only) {   /* backward: g^T and g packed, W^T */
         int hw = m->OH * m->OW;
         size_t bt = sn_gemm_packed_floats(OC, hw), bn = sn_gemm_packed_floats(hw, OC);
         m->pk_n = bt > bn ? bt : bn;
@@ -466,7 +487,7 @@ sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int
         !(m->ywide = sn_alloc((size_t)m->threads * OC * m->NW * sizeof(float), "Conv2d wide output"))) goto fail;
     if (m->plan == PLAN_SHIFTED && !(m->wk = sn_alloc((size_t)OC * ckk * sizeof(float), "Conv2d weights by offset")))
         goto fail;
-    if (m->plan != PLAN_BATCHED && !m->forward_only &&
+    if (m->plan != PLAN_BATCHED && m->plan != PLAN_WINOGRAD && !m->forward_only &&
         !(m->dw_part = sn_alloc((size_t)max_batch * (OC * ckk + OC) * sizeof(float), "Conv2d partial gradients")))
         goto fail;
     char pn[SN_PARAM_NAME_MAX];
