@@ -274,9 +274,10 @@ void sn_winograd_conv(float *y, const float *x, int B, int C, int OC, int H, int
  * sums go to a fixed number of lanes (partials), each summing its own run of chunks in order,
  * then the lanes are added in order: the bits do not depend on the thread count. */
 
-/* Lanes of the weight gradient's partial sums: 1..8, 32 MB at most. (Transforming the
- * whole batch first, then 16 GEMMs with K = all tiles, was 5-20% slower at ResNet-18's
- * 28x28, 14x14 and 7x7 layers.) */
+/* Lanes of the weight gradient's partial sums: 1..8, 32 MB at most; they bound the threads
+ * that work on it (2 at 512 x 512 channels, 8 at 256 x 256 and below). (Transforming the whole
+ * batch first, then 16 GEMMs with K = all tiles over all threads, was 5-20% slower on two
+ * cores at ResNet-18's 28x28, 14x14 and 7x7 layers.) */
 static int wgrad_lanes(int C, int OC)
 {
     long lanes = (1L << 23) / ((long)XI * C * OC);

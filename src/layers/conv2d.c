@@ -3,7 +3,7 @@
  * batch; every GEMM is a single-threaded call (BLAS, or sn_gemm_packed) on data that stays in
  * cache.
  *
- * Three ways to lay out the work, chosen when the layer is built:
+ * The ways to lay out the work (plans), chosen when the layer is built:
  *  - im2col (any stride and padding): columns (C*K*K, OH*OW) in a per-thread buffer, one
  *    GEMM against W (OC, C*K*K). Its backward runs on sn_gemm_packed with the output
  *    gradient packed (small: OC x OH*OW): the weight gradient as col g^T, laid out (C*K*K,
@@ -46,8 +46,9 @@
  *
  * Determinism: the weight and bias gradients of each sample go to that sample's own
  * partial buffer and are summed in sample order afterwards (batched: one GEMM, whose tiles
- * depend on the matrix shape only, and per-channel bias sums), so the result has the same
- * bits whatever the thread count. Columns are recomputed in backward, not stored.
+ * depend on the matrix shape only, and per-channel bias sums; Winograd: fixed chunks and
+ * lanes, see winograd.c), so the result has the same bits whatever the thread count.
+ * Columns are recomputed in backward, not stored.
  * Must not: allocate in forward/backward; register a bias when built without one.
  */
 #include <math.h>
