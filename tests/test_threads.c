@@ -112,6 +112,9 @@ static void test_threads_conv2d(void **state)
     sn_params_init(&p);   /* fewer positions than channels: the batched-columns plan */
     check_layer("Conv2d 64->128 7x7 P1 B9 batched",
                 with_params(sn_conv2d_new_opts(&p, "c", 64, 7, 7, 128, 3, 1, 1, SN_CONV_BATCHED, 9), &p), &p, &TRAIN, 9);
+    sn_params_init(&p);   /* one sample: a team of one, whose GEMM OpenBLAS must not thread itself */
+    check_layer("Conv2d 64->64 40x40 P1 B1",
+                with_params(sn_conv2d_new(&p, "c", 64, 40, 40, 64, 3, 1, 1, 1), &p), &p, &TRAIN, 1);
     sn_params_init(&p);   /* Winograd: 1,275 tiles in 5 chunks, shared among the threads */
     check_layer("Conv2d 16->24 30x34 P1 B5 Winograd",
                 with_params(sn_conv2d_new_opts(&p, "c", 16, 30, 34, 24, 3, 1, 1, SN_CONV_WINOGRAD, 5), &p), &p, &TRAIN, 5);

@@ -8,7 +8,8 @@
  * never on the thread count, and runs one single-threaded BLAS call per tile inside an
  * OpenMP loop (the OpenMP build of OpenBLAS stays on one thread inside a parallel region).
  * K is never split, so no partial sums are combined. Inside an enclosing parallel region
- * (at any thread count) there is one untiled call. Must not call BLAS from anywhere else.
+ * (at any thread count, a team of one included) there is one untiled, single-threaded call.
+ * Must not call BLAS from anywhere else.
  */
 #include <cblas.h>
 #include <strings.h>
@@ -35,7 +36,12 @@ void sn_gemm(int trans_a, int trans_b, int M, int N, int K, float alpha,
      * instead. omp_get_level counts inactive regions too (a team of one), so the choice
      * does not depend on the thread count. */
     if (omp_get_level() > 0) {
+        /* In a team of one (an inactive region) the OpenMP build of OpenBLAS would start
+         * threads of its own, and its bits would follow the thread budget: one thread here. */
+        int budget = omp_get_max_threads();
+        if (!omp_in_parallel() && budget > 1) omp_set_num_threads(1);
         cblas_sgemm(CblasRowMajor, ta, tb, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+        if (!omp_in_parallel() && budget > 1) omp_set_num_threads(budget);
         return;
     }
     int split_m = M > N, len = split_m ? M : N, tw = tile_width(len);
