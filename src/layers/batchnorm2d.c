@@ -256,12 +256,13 @@ static int bn2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, con
         float mean = m->mean[c], rstd = m->rstd[c];
         double k = (double)m->gamma[c] * rstd;
         double mdy = m->used_batch_stats ? sdy[c] / N : 0.0, mdyx = m->used_batch_stats ? sdyx[c] / N : 0.0;
+        /* per element in float, as PyTorch: k (dy - mean(dy)) - k mean(dy xhat) rstd (x - mean) */
+        float kf = (float)k, mdyf = (float)mdy, kx = (float)(k * mdyx * rstd);
         for (int b = 0; b < B; b++) {
             size_t o = ((size_t)b * C + c) * HW;
-            for (int i = 0; i < HW; i++) {
-                double xh = (x[o + i] - mean) * rstd;
-                l->grad_input[o + i] = (float)(k * (g[o + i] - mdy - xh * mdyx));
-            }
+            const float *gc = g + o, *xc = x + o;
+            float *dx = l->grad_input + o;
+            for (int i = 0; i < HW; i++) dx[i] = kf * (gc[i] - mdyf) - kx * (xc[i] - mean);
         }
     }
     return SN_OK;
