@@ -241,6 +241,37 @@ static void winograd_backward(conv2d_t *m, const float *x, const float *dy, int 
     if (l->need_grad_input) wino_run(m, l->grad_input, dy, B, 1);
 }
 
+/* Sample b of the per-sample plans' forward, on thread t's scratch. */
+static void forward_sample(conv2d_t *m, const float *x, int b, int t)
+{
+    sn_layer_t *l = &m->base;
+    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, NW = m->NW, KK = m->K * m->K;
+    int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    float *y = l->output + (size_t)b * l->out_size;
+    const float *xb = x + (size_t)b * l->in_size;
+    float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
+    float *yw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
+    switch (m->plan) {
+    case PLAN_IM2COL:
+        unfold(m, col, HW, xb, t);
+        for (int oc = 0; oc < m->OC; oc++)
+            for (int i = 0; i < HW; i++) y[(size_t)oc * HW + i] = m->b[oc];
+        sn_gemm(0, 0, m->OC, HW, CKK, 1.0f, m->w, CKK, col, HW, 1.0f, y, HW);
+        break;
+    case PLAN_WIDE:
+        sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
+        sn_gemm(0, 0, m->OC, NW, CKK, 1.0f, m->w, CKK, col, NW, 0.0f, yw, NW);
+        narrow(m, y, yw);
+        break;
+    case PLAN_SHIFTED:
+        for (int k = 0; k < KK; k++)
+            sn_gemm(0, 0, m->OC, N, m->C, 1.0f, m->wk + (size_t)k * m->OC * m->C, m->C,
+                    xb + (k / m->K) * m->W + k % m->K, plane, k ? 1.0f : 0.0f, yw, NW);
+        narrow(m, y, yw);
+        break;
+    }
+}
+
 /* x (B,C,H,W) -> y (B,OC,OH,OW) */
 static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, int B)
 {
@@ -254,41 +285,67 @@ static int conv2d_forward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, in
         batched_forward(m, x, B);
         return SN_OK;
     }
-    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, NW = m->NW, KK = m->K * m->K;
-    int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    int KK = m->K * m->K;
     if (m->plan == PLAN_SHIFTED)   /* regroup W (OC, C, K, K) as (K*K, OC, C) */
         for (int k = 0; k < KK; k++)
             for (int oc = 0; oc < m->OC; oc++)
                 for (int c = 0; c < m->C; c++)
                     m->wk[((size_t)k * m->OC + oc) * m->C + c] = m->w[((size_t)oc * m->C + c) * KK + k];
-    #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
-    for (int b = 0; b < B; b++) {
-        int t = omp_get_thread_num();
-        float *y = l->output + (size_t)b * l->out_size;
-        const float *xb = x + (size_t)b * l->in_size;
-        float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
-        float *yw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
-        switch (m->plan) {
-        case PLAN_IM2COL:
-            unfold(m, col, HW, xb, t);
-            for (int oc = 0; oc < m->OC; oc++)
-                for (int i = 0; i < HW; i++) y[(size_t)oc * HW + i] = m->b[oc];
-            sn_gemm(0, 0, m->OC, HW, CKK, 1.0f, m->w, CKK, col, HW, 1.0f, y, HW);
-            break;
-        case PLAN_WIDE:
-            sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
-            sn_gemm(0, 0, m->OC, NW, CKK, 1.0f, m->w, CKK, col, NW, 0.0f, yw, NW);
-            narrow(m, y, yw);
-            break;
-        case PLAN_SHIFTED:
-            for (int k = 0; k < KK; k++)
-                sn_gemm(0, 0, m->OC, N, m->C, 1.0f, m->wk + (size_t)k * m->OC * m->C, m->C,
-                        xb + (k / m->K) * m->W + k % m->K, plane, k ? 1.0f : 0.0f, yw, NW);
-            narrow(m, y, yw);
-            break;
-        }
+    /* one sample: no team of one, so that its GEMMs share their tiles among the threads */
+    if (B == 1) {
+        forward_sample(m, x, 0, 0);
+        return SN_OK;
     }
+    #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
+    for (int b = 0; b < B; b++) forward_sample(m, x, b, omp_get_thread_num());
     return SN_OK;
+}
+
+/* Sample b of the per-sample plans' backward: its weight and bias gradient partials, and dx,
+ * on thread t's scratch. */
+static void backward_sample(conv2d_t *m, const float *x, const float *dy, int b, int t)
+{
+    sn_layer_t *l = &m->base;
+    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW, KK = m->K * m->K;
+    int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    const float *g = dy + (size_t)b * l->out_size, *xb = x + (size_t)b * l->in_size;
+    float *part = m->dw_part + (size_t)b * (nw + m->OC);
+    float *dx = l->need_grad_input ? l->grad_input + (size_t)b * l->in_size : NULL;
+    float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
+    float *gw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
+    for (int oc = 0; !m->own_b && oc < m->OC; oc++) part[nw + oc] = row_sum(g + (size_t)oc * HW, HW);
+    if (dx && m->plan != PLAN_IM2COL) memset(dx, 0, l->in_size * sizeof(float));
+    switch (m->plan) {
+    case PLAN_IM2COL: {   /* partial weight gradient laid out (C*K*K, OC): col g^T */
+        float *pk = m->pk + (size_t)t * m->pk_n;
+        unfold(m, col, HW, xb, t);
+        sn_gemm_pack_b(pk, 1, m->OC, HW, g, HW);
+        sn_gemm_packed(CKK, m->OC, HW, col, HW, pk, 0.0f, part, m->OC);
+        if (!dx) break;
+        sn_gemm_pack_b(pk, 0, HW, m->OC, g, HW);   /* dcol = W^T g */
+        sn_gemm_packed(CKK, HW, m->OC, m->wt, m->OC, pk, 0.0f, col, HW);
+        fold(m, dx, col, HW, t);
+        break;
+    }
+    case PLAN_WIDE:
+        widen(m, gw, g);
+        sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
+        sn_gemm(0, 1, m->OC, CKK, NW, 1.0f, gw, NW, col, NW, 0.0f, part, CKK);
+        if (!dx) break;
+        sn_gemm(1, 0, CKK, NW, m->OC, 1.0f, m->w, CKK, gw, NW, 0.0f, col, NW);
+        sn_col2im_wide(dx, col, m->C, m->H, m->W, m->K, m->OH);
+        break;
+    case PLAN_SHIFTED:   /* partial weight gradient laid out (K*K, OC, C) */
+        widen(m, gw, g);
+        for (int k = 0; k < KK; k++) {
+            const float *xs = xb + (k / m->K) * m->W + k % m->K;
+            sn_gemm(0, 1, m->OC, m->C, N, 1.0f, gw, NW, xs, plane, 0.0f, part + (size_t)k * m->OC * m->C, m->C);
+            if (dx)   /* junk columns of gw are zero: they add nothing */
+                sn_gemm(1, 0, m->C, N, m->OC, 1.0f, m->wk + (size_t)k * m->OC * m->C, m->C, gw, NW, 1.0f,
+                        dx + (xs - xb), plane);
+        }
+        break;
+    }
 }
 
 /* dy (B,OC,OH,OW) -> dx (B,C,H,W); dW += sum_b dW_b; db += sum dy */
@@ -298,8 +355,7 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     conv2d_t *m = (conv2d_t *)l;
     if (m->forward_only)
         return SN_FAIL(SN_EINVAL, "Conv2d '%s' was built forward-only (frozen parameters): no backward", l->name);
-    int HW = m->OH * m->OW, CKK = m->C * m->K * m->K, nw = m->OC * CKK, NW = m->NW, KK = m->K * m->K;
-    int N = (m->OH - 1) * m->W + m->OW, plane = m->H * m->W;
+    int CKK = m->C * m->K * m->K, nw = m->OC * CKK, KK = m->K * m->K;
     if (m->own_b) memset(m->db, 0, (size_t)m->OC * sizeof(float));   /* scratch: nobody reads it */
     if (m->plan == PLAN_BATCHED) {
         batched_backward(m, x, dy, B);
@@ -312,47 +368,10 @@ static int conv2d_backward(sn_layer_t *l, const sn_ctx_t *ctx, const float *x, c
     if (m->plan == PLAN_IM2COL && l->need_grad_input)
         for (int oc = 0; oc < m->OC; oc++)
             for (int k = 0; k < CKK; k++) m->wt[(size_t)k * m->OC + oc] = m->w[(size_t)oc * CKK + k];
-    #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
-    for (int b = 0; b < B; b++) {
-        int t = omp_get_thread_num();
-        const float *g = dy + (size_t)b * l->out_size, *xb = x + (size_t)b * l->in_size;
-        float *part = m->dw_part + (size_t)b * (nw + m->OC);
-        float *dx = l->need_grad_input ? l->grad_input + (size_t)b * l->in_size : NULL;
-        float *col = m->col ? m->col + (size_t)t * CKK * NW : NULL;
-        float *gw = m->ywide ? m->ywide + (size_t)t * m->OC * NW : NULL;
-        for (int oc = 0; !m->own_b && oc < m->OC; oc++) part[nw + oc] = row_sum(g + (size_t)oc * HW, HW);
-        if (dx && m->plan != PLAN_IM2COL) memset(dx, 0, l->in_size * sizeof(float));
-        switch (m->plan) {
-        case PLAN_IM2COL: {   /* partial weight gradient laid out (C*K*K, OC): col g^T */
-            float *pk = m->pk + (size_t)t * m->pk_n;
-            unfold(m, col, HW, xb, t);
-            sn_gemm_pack_b(pk, 1, m->OC, HW, g, HW);
-            sn_gemm_packed(CKK, m->OC, HW, col, HW, pk, 0.0f, part, m->OC);
-            if (!dx) break;
-            sn_gemm_pack_b(pk, 0, HW, m->OC, g, HW);   /* dcol = W^T g */
-            sn_gemm_packed(CKK, HW, m->OC, m->wt, m->OC, pk, 0.0f, col, HW);
-            fold(m, dx, col, HW, t);
-            break;
-        }
-        case PLAN_WIDE:
-            widen(m, gw, g);
-            sn_im2col_wide(col, xb, m->C, m->H, m->W, m->K, m->OH);
-            sn_gemm(0, 1, m->OC, CKK, NW, 1.0f, gw, NW, col, NW, 0.0f, part, CKK);
-            if (!dx) break;
-            sn_gemm(1, 0, CKK, NW, m->OC, 1.0f, m->w, CKK, gw, NW, 0.0f, col, NW);
-            sn_col2im_wide(dx, col, m->C, m->H, m->W, m->K, m->OH);
-            break;
-        case PLAN_SHIFTED:   /* partial weight gradient laid out (K*K, OC, C) */
-            widen(m, gw, g);
-            for (int k = 0; k < KK; k++) {
-                const float *xs = xb + (k / m->K) * m->W + k % m->K;
-                sn_gemm(0, 1, m->OC, m->C, N, 1.0f, gw, NW, xs, plane, 0.0f, part + (size_t)k * m->OC * m->C, m->C);
-                if (dx)   /* junk columns of gw are zero: they add nothing */
-                    sn_gemm(1, 0, m->C, N, m->OC, 1.0f, m->wk + (size_t)k * m->OC * m->C, m->C, gw, NW, 1.0f,
-                            dx + (xs - xb), plane);
-            }
-            break;
-        }
+    if (B == 1) backward_sample(m, x, dy, 0, 0);   /* as in forward */
+    else {
+        #pragma omp parallel for schedule(static) num_threads(team_size(m, B))
+        for (int b = 0; b < B; b++) backward_sample(m, x, dy, b, omp_get_thread_num());
     }
     /* sum the per-sample partials in sample order, in parallel over blocks of weights (a
      * block's running sums walk the samples together: contiguous and vectorised); without
