@@ -366,7 +366,7 @@ CONV_WINOGRAD_CASES = [
     (2, 5, 20, 34, 3, 3, 1, 1),    # 17 tiles a row: runs of 8 inside a row and across rows; 340 tiles
                                    # make two chunks, the first across samples
     (3, 16, 16, 16, 24, 3, 1, 1),  # 8 tiles a row: every run of 8 a whole row, padded at both ends
-    (2, 40, 4, 4, 48, 3, 1, 1),    # fewer positions than channels: the batched plan's weight gradient
+    (2, 40, 4, 4, 48, 3, 1, 1),    # fewer positions than channels: Winograd in place of the batched plan
 ]
 
 # B, C, H, W, K, stride

@@ -95,7 +95,7 @@ static void test_gc_conv2d(void **state)
     conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_BATCHED);   /* fewer positions than channels */
     conv_case(4, 6, 6, 12, 1, 2, 0, 2, SN_CONV_BATCHED);
     conv_case(3, 5, 7, 4, 3, 1, 1, 2, SN_CONV_WINOGRAD);   /* odd sizes: half-used tiles */
-    conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_WINOGRAD | SN_CONV_BATCHED);
+    conv_case(3, 4, 4, 20, 3, 1, 1, 2, SN_CONV_WINOGRAD | SN_CONV_BATCHED);   /* Winograd takes precedence */
     /* bias=False, kaiming init (ResNet's convs): only the weight is registered and checked */
     sn_params_t p;
     sn_params_init(&p);

@@ -112,7 +112,7 @@ static void test_threads_conv2d(void **state)
     sn_params_init(&p);   /* fewer positions than channels: the batched-columns plan */
     check_layer("Conv2d 64->128 7x7 P1 B9 batched",
                 with_params(sn_conv2d_new_opts(&p, "c", 64, 7, 7, 128, 3, 1, 1, SN_CONV_BATCHED, 9), &p), &p, &TRAIN, 9);
-    sn_params_init(&p);   /* one sample: a team of one, whose GEMM OpenBLAS must not thread itself */
+    sn_params_init(&p);   /* one sample: no per-sample team, the GEMMs tiled over the threads */
     check_layer("Conv2d 64->64 40x40 P1 B1",
                 with_params(sn_conv2d_new(&p, "c", 64, 40, 40, 64, 3, 1, 1, 1), &p), &p, &TRAIN, 1);
     sn_params_init(&p);   /* Winograd: 1,275 tiles in 5 chunks, shared among the threads */
@@ -122,6 +122,33 @@ static void test_threads_conv2d(void **state)
     check_layer("Conv2d 64->128 7x7 P1 B9 batched Winograd",
                 with_params(sn_conv2d_new_opts(&p, "c", 64, 7, 7, 128, 3, 1, 1, SN_CONV_BATCHED | SN_CONV_WINOGRAD, 9), &p),
                 &p, &TRAIN, 9);
+}
+
+/* sn_gemm inside a team of one (an inactive region: a loop whose team the data cut to one
+ * thread) with a budget of 1, 2 and 3 threads: the OpenMP build of OpenBLAS must not start
+ * threads of its own there, whose split of C would change the bits. The shape is one sample
+ * of a 64-channel 3x3 convolution at 40x40, where it did. */
+static void test_threads_gemm_team_of_one(void **state)
+{
+    (void)state;
+    enum { M = 64, N = 1600, K = 576 };
+    float *a = malloc(sizeof(float) * M * K), *b = malloc(sizeof(float) * K * N), *c[NT];
+    for (int i = 0; i < M * K; i++) a[i] = (float)(((unsigned)i * 7919u) % 1000u) / 1000.0f - 0.5f;
+    for (int i = 0; i < K * N; i++) b[i] = (float)(((unsigned)i * 104729u) % 1000u) / 1000.0f - 0.5f;
+    for (int t = 0; t < NT; t++) {
+        sn_kernels_set_threads(THREADS[t]);
+        c[t] = calloc((size_t)M * N, sizeof(float));
+        #pragma omp parallel num_threads(1)
+        sn_gemm(0, 0, M, N, K, 1.0f, a, K, b, N, 0.0f, c[t], N);
+        assert_int_equal(sn_kernels_threads(), THREADS[t]);   /* the budget is restored */
+    }
+    for (int t = 1; t < NT; t++)
+        if (memcmp(c[0], c[t], sizeof(float) * M * N) != 0)
+            fail_msg("sn_gemm in a team of one: %d threads differ from 1", THREADS[t]);
+    printf("threads %-40s 1/2/3 threads bitwise identical\n", "sn_gemm in a team of one");
+    for (int t = 0; t < NT; t++) free(c[t]);
+    free(a);
+    free(b);
 }
 
 static void test_threads_linear(void **state)
@@ -251,6 +278,7 @@ int main(void)
     if (blas_core_unavailable()) return run_skipped_group();
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_threads_conv2d),
+        cmocka_unit_test(test_threads_gemm_team_of_one),
         cmocka_unit_test(test_threads_linear),
         cmocka_unit_test(test_threads_pool),
         cmocka_unit_test(test_threads_resnet),

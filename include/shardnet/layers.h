@@ -26,8 +26,9 @@ sn_layer_t *sn_conv2d_new(sn_params_t *params, const char *name, int C, int H, i
  *                        per-sample weight-gradient partials of B times the weights); sums
  *                        then run in another order, so results differ by rounding. Opt-in:
  *                        models built before it keep their exact numbers
- *   SN_CONV_WINOGRAD     for 3x3 kernels with stride 1 and padding 1 (ignored otherwise): the
- *                        forward and the input gradient by Winograd F(2x2, 3x3), 2.25x fewer
+ *   SN_CONV_WINOGRAD     for 3x3 kernels with stride 1 and padding 1 (ignored otherwise; it
+ *                        takes precedence over SN_CONV_BATCHED): the forward, the input
+ *                        gradient and the weight gradient by Winograd F(2x2, 3x3), 2.25x fewer
  *                        multiply-adds; results differ from im2col's by rounding */
 enum { SN_CONV_NO_BIAS = 1u, SN_CONV_KAIMING_OUT = 2u, SN_CONV_BATCHED = 4u, SN_CONV_WINOGRAD = 8u };
 sn_layer_t *sn_conv2d_new_opts(sn_params_t *params, const char *name, int C, int H, int W,

@@ -55,10 +55,9 @@ void sn_col2im_wide(float *dx, const float *col, int C, int H, int W, int K, int
 
 /* 3x3 convolution, stride 1, padding 1, by Winograd F(2x2, 3x3) (winograd.c): y (B,OC,H,W) =
  * conv(x (B,C,H,W)) + bias (NULL: none). U holds sn_winograd_weights_floats(C, OC) floats,
- * filled by sn_winograd_weights from W (OC,C,3,3) with tmp of 16*C*OC floats: adjoint = 0 for
- * the forward convolution, 1 for its input gradient (then call sn_winograd_conv with C and
- * OC swapped: dx from dy). scratch: threads * sn_winograd_scratch_floats(C, OC) floats. */
-int    sn_winograd_chunk(int C, int OC);
+ * filled by sn_winograd_weights from W (OC,C,3,3): adjoint = 0 for the forward convolution,
+ * 1 for its input gradient (then call sn_winograd_conv with C and OC swapped: dx from dy).
+ * scratch: threads * sn_winograd_scratch_floats(C, OC) floats. */
 size_t sn_winograd_weights_floats(int C, int OC);
 size_t sn_winograd_scratch_floats(int C, int OC);
 void   sn_winograd_weights(float *U, const float *w, int C, int OC, int adjoint);

@@ -32,10 +32,12 @@
 enum { XI = 16 };   /* elements of a 4x4 transformed tile */
 
 /* Tiles per chunk: whole panels of the packed kernel (16 or 32 wide), 16 * NC * (C + OC)
- * floats of transformed inputs and products (2 MB; 64 to 256 tiles: at ResNet-18's shapes
- * 64..256 measured alike except the 7x7 layers, 10% slower at 32) */
+ * floats of transformed inputs and products, 2 MB at most: 256 tiles at 64 channels, 128 at
+ * 128, 64 at 256 and 512. Measured at ResNet-18's shapes (forward, before the transforms were
+ * vectorised): 56x56 and 28x28 alike at 64..256; 14x14 best at 32..64, 26% slower at 256;
+ * 7x7 8% slower at 32 than at 64..256. */
 enum { CHUNK_MAX = 256 };
-int sn_winograd_chunk(int C, int OC)
+static int chunk_tiles(int C, int OC)
 {
     int nc = 32768 / (C + OC) / 32 * 32;
     return nc < 64 ? 64 : nc > CHUNK_MAX ? CHUNK_MAX : nc;
@@ -49,7 +51,7 @@ size_t sn_winograd_weights_floats(int C, int OC)
 /* per thread: V and M of a chunk */
 size_t sn_winograd_scratch_floats(int C, int OC)
 {
-    return (size_t)XI * sn_winograd_chunk(C, OC) * (size_t)(C + OC);
+    return (size_t)XI * chunk_tiles(C, OC) * (size_t)(C + OC);
 }
 
 /* u (4x4) = G g G^T of one 3x3 kernel g (row-major) */
@@ -182,8 +184,9 @@ static void input_transform(float *V, const float *x, const group_t *g, int nn, 
             int j = gi * 8;
             float *v = ld ? V + c * ld + j : V + (size_t)(j / NR) * C * NR + (size_t)c * NR + j % NR;
             wv8 d[4][4] = {{{0}}};
-            for (int k = 0; j < nn && k < g[gi].n; k++) {
-                const group_t *G = &g[gi];
+            const group_t *G = &g[gi];
+            int whole = G->n == 1 && G->len[0] == 8;   /* one run fills the vector */
+            for (int k = 0; j < nn && k < G->n; k++) {
                 const float *xc = x + G->base[k] + c * plane;
                 for (int r = 0; r < 4; r++) {
                     int y = G->r0[k] + r;
@@ -191,7 +194,7 @@ static void input_transform(float *V, const float *x, const group_t *g, int nn, 
                     wv8 t[4];
                     row_columns(t, xc + (size_t)y * W, G->c0[k], W);
                     for (int q = 0; q < 4; q++) {
-                        if (G->n == 1 && G->len[0] == 8) d[r][q] = t[q];
+                        if (whole) d[r][q] = t[q];
                         else WV_KEEP(d[r][q], t[q], G->lane0[k], G->len[k]);
                     }
                 }
@@ -248,7 +251,7 @@ static void output_transform(float *y, const float *M, const float *bias, const 
 void sn_winograd_conv(float *y, const float *x, int B, int C, int OC, int H, int W, const float *U,
                       const float *bias, float *scratch, int threads)
 {
-    int TH = (H + 1) / 2, TW = (W + 1) / 2, NC = sn_winograd_chunk(C, OC);
+    int TH = (H + 1) / 2, TW = (W + 1) / 2, NC = chunk_tiles(C, OC);
     long N = (long)B * TH * TW;
     int nchunks = (int)((N + NC - 1) / NC);
     size_t per = sn_winograd_scratch_floats(C, OC);
@@ -301,8 +304,9 @@ static void grad_transform(float *M, const float *dy, const group_t *g, int nn, 
             int j = gi * 8;
             float *m = M + oc * ld + j;
             wv8 e[2][2] = {{{0}}};   /* e[r][q]: the block's row r, column q, of each lane */
-            for (int k = 0; j < nn && k < g[gi].n; k++) {
-                const group_t *G = &g[gi];
+            const group_t *G = &g[gi];
+            int whole = G->n == 1 && G->len[0] == 8;
+            for (int k = 0; j < nn && k < G->n; k++) {
                 const float *gc = dy + G->base[k] / C * OC + oc * plane;
                 for (int r = 0; r < 2; r++) {
                     int y = G->r0[k] + 1 + r;
@@ -313,7 +317,7 @@ static void grad_transform(float *M, const float *dy, const group_t *g, int nn, 
                     WV_LOAD(a, p);
                     WV_LOAD(b, p + 8);
                     wv8 ev = WV_EVEN(a, b), od = WV_ODD(a, b);
-                    if (G->n == 1 && G->len[0] == 8) {
+                    if (whole) {
                         e[r][0] = ev;
                         e[r][1] = od;
                     } else {
@@ -351,7 +355,7 @@ static void wgrad_chunk(float *V, float *M, size_t ld, float *dU, const float *x
 void sn_winograd_wgrad(float *dw, const float *x, const float *dy, int B, int C, int OC, int H, int W, float *part,
                        float *scratch, int threads)
 {
-    int NC = sn_winograd_chunk(C, OC), L = wgrad_lanes(C, OC);
+    int NC = chunk_tiles(C, OC), L = wgrad_lanes(C, OC);
     long N = (long)B * ((H + 1) / 2) * ((W + 1) / 2);
     int nchunks = (int)((N + NC - 1) / NC);
     size_t per = sn_winograd_scratch_floats(C, OC), nu = (size_t)XI * OC * C;

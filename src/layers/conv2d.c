@@ -90,27 +90,26 @@ typedef struct {
     float *wpart;             /* Winograd: the weight gradient's partial sums, (lanes, 16, OC, C) */
 } conv2d_t;
 
-/* Threads for a batch of B: never more than samples, buffers, or the current budget. */
-static int team_size(const conv2d_t *m, int B)
-{
-    int nt = omp_get_max_threads();
-    if (nt > m->threads) nt = m->threads;
-    return nt < B ? nt : B;
-}
-
-/* Threads for the Winograd chunks: the current budget, never more than buffers. */
-static int wino_team(const conv2d_t *m)
+/* Threads that may run: the current budget, never more than the per-thread buffers. */
+static int thread_budget(const conv2d_t *m)
 {
     int nt = omp_get_max_threads();
     return nt < m->threads ? nt : m->threads;
+}
+
+/* Threads for a batch of B: never more than samples, buffers, or the current budget. */
+static int team_size(const conv2d_t *m, int B)
+{
+    int nt = thread_budget(m);
+    return nt < B ? nt : B;
 }
 
 /* y = conv(x) (adjoint 0: x (B,C,H,W) -> y (B,OC,H,W) + b), or dx = conv^T(dy) (adjoint 1) */
 static void wino_run(conv2d_t *m, float *y, const float *x, int B, int adjoint)
 {
     sn_winograd_weights(m->wu, m->w, m->C, m->OC, adjoint);
-    if (adjoint) sn_winograd_conv(y, x, B, m->OC, m->C, m->H, m->W, m->wu, NULL, m->wscr, wino_team(m));
-    else sn_winograd_conv(y, x, B, m->C, m->OC, m->H, m->W, m->wu, m->b, m->wscr, wino_team(m));
+    if (adjoint) sn_winograd_conv(y, x, B, m->OC, m->C, m->H, m->W, m->wu, NULL, m->wscr, thread_budget(m));
+    else sn_winograd_conv(y, x, B, m->C, m->OC, m->H, m->W, m->wu, m->b, m->wscr, thread_budget(m));
 }
 
 /* wide (OC, OH*W) -> y (OC, OH, OW) + bias */
@@ -237,7 +236,7 @@ static void winograd_backward(conv2d_t *m, const float *x, const float *dy, int 
             m->db[oc] += s;
         }
     }
-    sn_winograd_wgrad(m->dw, x, dy, B, m->C, m->OC, m->H, m->W, m->wpart, m->wscr, wino_team(m));
+    sn_winograd_wgrad(m->dw, x, dy, B, m->C, m->OC, m->H, m->W, m->wpart, m->wscr, thread_budget(m));
     if (l->need_grad_input) wino_run(m, l->grad_input, dy, B, 1);
 }
 
