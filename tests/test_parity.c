@@ -468,6 +468,56 @@ static void test_im2col_flat(void **state)
     printf("im2col flat: %d geometries, columns and folds bitwise equal to im2col/col2im\n", checked);
 }
 
+/* sn_gemm_pack_b's panels, P[panel][k][NR] = op(B)(k, panel * NR + j), zero past N, against
+ * that definition (bitwise: a copy), for both layouts; shapes around the 8 x 8 blocks of the
+ * transposed copy and the panel width (whole blocks, tails in k, partial panels, one row).
+ * Then sn_gemm_packed on those panels against a double-precision product. */
+static void test_gemm_pack_b(void **state)
+{
+    (void)state;
+    const int Ns[] = {1, 7, 8, 9, 16, 17, 33, 40}, Ks[] = {1, 5, 8, 9, 16, 27, 64, 67};
+    int NR = sn_gemm_packed_nr(), checked = 0;
+    for (int ni = 0; ni < 8; ni++)
+        for (int ki = 0; ki < 8; ki++)
+            for (int trans = 0; trans < 2; trans++) {
+                int N = Ns[ni], K = Ks[ki], M = 7, ldb = (trans ? K : N) + 3, npan = (N + NR - 1) / NR;
+                size_t nb = (size_t)(trans ? N : K) * ldb, np = sn_gemm_packed_floats(N, K);
+                assert_int_equal(np, (size_t)npan * NR * K);
+                float *b = malloc(nb * sizeof(float)), *pk = malloc(np * sizeof(float)), *a = malloc(sizeof(float) * M * K);
+                float *c = malloc(sizeof(float) * M * N);
+                for (size_t i = 0; i < nb; i++) b[i] = (float)((i * 2654435761u) % 1000) / 997.0f - 0.5f;
+                for (int i = 0; i < M * K; i++) a[i] = (float)((i * 40503u) % 1000) / 991.0f - 0.5f;
+                for (size_t i = 0; i < np; i++) pk[i] = NAN;   /* every element must be written */
+                sn_gemm_pack_b(pk, trans, N, K, b, ldb);
+                for (int p = 0; p < npan; p++)
+                    for (int k = 0; k < K; k++)
+                        for (int j = 0; j < NR; j++) {
+                            int n = p * NR + j;
+                            float want = n >= N ? 0.0f : trans ? b[(size_t)n * ldb + k] : b[(size_t)k * ldb + n];
+                            float got = pk[((size_t)p * K + k) * NR + j];
+                            if (memcmp(&got, &want, sizeof got) != 0)
+                                fail_msg("pack_b trans %d N %d K %d: panel %d k %d lane %d is %g, not %g", trans, N, K,
+                                         p, k, j, got, want);
+                        }
+                sn_gemm_packed(M, N, K, a, K, pk, 0.0f, c, N);
+                for (int i = 0; i < M; i++)
+                    for (int n = 0; n < N; n++) {
+                        double want = 0.0, mag = 0.0;
+                        for (int k = 0; k < K; k++) {
+                            double bk = trans ? b[(size_t)n * ldb + k] : b[(size_t)k * ldb + n];
+                            want += (double)a[i * K + k] * bk;
+                            mag += fabs((double)a[i * K + k] * bk);
+                        }
+                        if (fabs(c[i * N + n] - want) > 1e-6 * (mag + 1.0))
+                            fail_msg("gemm_packed trans %d N %d K %d: C[%d][%d] %g, not %g", trans, N, K, i, n,
+                                     c[i * N + n], want);
+                    }
+                free(b); free(pk); free(a); free(c);
+                checked++;
+            }
+    printf("gemm pack_b: %d shapes, panels bitwise equal to their definition, products within rounding\n", checked);
+}
+
 /* Ties and NaNs, as PyTorch's CPU kernel picks: the first maximum in reading order, a NaN over
  * anything, the last NaN of a window. Values from {0, 1, 2} (ties everywhere, like pooling
  * after a ReLU) and some NaNs; the 3x3 stride-2 fast path and the generic path against a
@@ -704,6 +754,7 @@ int main(void)
         cmocka_unit_test(test_maxpool2d_pad),
         cmocka_unit_test(test_maxpool2d_ties_nan),
         cmocka_unit_test(test_im2col_flat),
+        cmocka_unit_test(test_gemm_pack_b),
         cmocka_unit_test(test_param_grads_accumulate),
         cmocka_unit_test(test_dropout_properties),
         cmocka_unit_test(test_dropout_independence),
