@@ -1,4 +1,5 @@
-/* test_smoke.c: the MNIST ConvNet builder (parameter count, one forward/backward step) and error messages. */
+/* test_smoke.c: the MNIST ConvNet builder (parameter count, one forward/backward step), error messages,
+ * and the choice of OpenBLAS kernels (the CLI re-runs itself with OPENBLAS_CORETYPE on that answer). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -6,6 +7,7 @@
 #include <cmocka.h>
 #include <stdlib.h>
 #include <string.h>
+#include "kernels/kernels.h"
 #include "shardnet/layers.h"
 #include "shardnet/loss.h"
 #include "shardnet/model.h"
@@ -56,8 +58,29 @@ static void test_error_wraps_previous(void **state)
     assert_true(strlen(in + 8) > 100);
 }
 
+/* A generic or AVX2-only family on a CPU with AVX-512 is replaced by SkylakeX, a generic one
+ * on an AVX2 CPU by Haswell; a family that already matches the CPU is kept. */
+static void test_blas_core_choice(void **state)
+{
+    (void)state;
+    static const struct { const char *core; int avx512, avx2, want_skx, want_hsw; } cases[] = {
+        {"Prescott", 1, 1, 1, 0}, {"Sandybridge", 1, 1, 1, 0}, {"Haswell", 1, 1, 1, 0}, {"Zen", 1, 1, 1, 0},
+        {"ZEN", 1, 1, 1, 0},      {"Prescott", 0, 1, 0, 1},    {"Nehalem", 0, 1, 0, 1}, {"Core2", 0, 1, 0, 1},
+        {"Haswell", 0, 1, 0, 0},  {"Zen", 0, 1, 0, 0},         {"SkylakeX", 1, 1, 0, 0}, {"Cooperlake", 1, 1, 0, 0},
+        {"Prescott", 0, 0, 0, 0}, {"Neoversen1", 0, 0, 0, 0},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        const char *got = sn_kernels_blas_core_for(cases[i].core, cases[i].avx512, cases[i].avx2);
+        const char *want = cases[i].want_skx ? "SkylakeX" : cases[i].want_hsw ? "Haswell" : NULL;
+        if (!want) assert_null(got);
+        else assert_string_equal(got, want);
+    }
+    assert_null(sn_kernels_blas_core_for(NULL, 1, 1));
+}
+
 int main(void)
 {
-    const struct CMUnitTest tests[] = {cmocka_unit_test(test_convnet_step), cmocka_unit_test(test_error_wraps_previous)};
+    const struct CMUnitTest tests[] = {cmocka_unit_test(test_convnet_step), cmocka_unit_test(test_error_wraps_previous),
+                                       cmocka_unit_test(test_blas_core_choice)};
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

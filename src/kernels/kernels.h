@@ -81,8 +81,10 @@ void sn_kernels_set_threads(int n);
 int  sn_kernels_threads(void);
 
 /* The OpenBLAS kernel family in use, and a better one for this CPU when OpenBLAS fell
- * back to generic kernels (NULL otherwise); see gemm.c. */
+ * back to generic or AVX2-only kernels on a CPU with more (NULL otherwise); see gemm.c.
+ * _for decides from a family name and the CPU's AVX-512 (F, BW, VL, DQ) and AVX2+FMA. */
 const char *sn_kernels_blas_core(void);
 const char *sn_kernels_better_blas_core(void);
+const char *sn_kernels_blas_core_for(const char *core, int avx512, int avx2_fma);
 
 #endif

@@ -382,9 +382,9 @@ agree:
     prog.bar = prog.mode == SN_PROGRESS_AUTO && isatty(2);
     if (rank == 0) {
         printf("shardnet: training caption (%s) on %lld images, %lld captions, vocabulary %d: %d rank%s x %d thread%s, "
-               "global batch %d, %lld steps/epoch, %lld trained parameters, BatchNorm synchronised across ranks\n",
-               run.config, (long long)NI, (long long)NC, run.V, P, P > 1 ? "s" : "", run.threads,
-               run.threads > 1 ? "s" : "", B, (long long)steps, (long long)sn_params_count(&m->params));
+               "global batch %d, %lld steps/epoch, %lld trained parameters, BatchNorm synchronised across ranks, "
+               "BLAS kernels %s\n", run.config, (long long)NI, (long long)NC, run.V, P, P > 1 ? "s" : "", run.threads,
+               run.threads > 1 ? "s" : "", B, (long long)steps, (long long)sn_params_count(&m->params), sn_blas_core());
         if (c->resume)
             printf("shardnet: resumed from %s at epoch %lld, step %lld of the epoch (%lld steps done)\n", c->resume,
                    (long long)at.epoch, (long long)at.epoch_step, (long long)at.step);
