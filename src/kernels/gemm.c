@@ -78,7 +78,7 @@ const char *sn_kernels_blas_core(void) { return openblas_get_corename(); }
 /* OpenBLAS built with DYNAMIC_ARCH picks its kernels from the CPU model. A model it does
  * not know (virtual CPUs often hide theirs) falls back to the SSE3 "Prescott" kernels,
  * 5-6x slower than the AVX-512 ones on the same machine; a newer AVX-512 model than the
- * release knows (0.3.21 on AMD Zen 4/5) gets its AVX2 kernels, Haswell or Zen: half the
+ * release knows (0.3.21 on AMD Zen 5, measured) gets its AVX2 kernels, Haswell or Zen: half the
  * GEMM rate (198 against 424 GFLOP/s for a 2048^3 sgemm on 2 Zen 5 cores). Given the
  * detected family and the CPU's features, the family to use instead, or NULL. */
 const char *sn_kernels_blas_core_for(const char *core, int avx512, int avx2_fma)
